@@ -89,6 +89,7 @@ struct listen_addr {
 };
 
 struct config {
+	int		 refs;		/* wsrouter.c: config_ref() */
 	char		*file;
 	struct listen_addr listen;
 	struct listen_addr api;
@@ -265,5 +266,183 @@ int		 cgi_parse(struct cgi_parser *, const void *, size_t,
 /* End of stdout: flush the last frame. -1 if the response was cut short. */
 int		 cgi_finish(struct cgi_parser *, const struct cgi_parser_cb *,
 		     void *);
+
+/*
+ * The event-loop core: wsrouter.c, conn.c, fcgi_client.c, mgmt.c,
+ * channel.c, metrics.c. Everything below runs on the one lws service
+ * thread.
+ */
+
+/* wsrouter.c */
+struct router {
+	struct lws_context	*ctx;
+	struct lws_vhost	*vh_ws;
+	struct lws_vhost	*vh_api;
+	struct config		*cfg;		/* current; reload swaps it */
+	const char		*config_path;
+	char			 api_url[256];	/* WS_API for handlers */
+	char			 server_name[64];
+	char			 server_port[8];
+	int			 draining;
+	int			 exiting;
+	uint64_t		 drain_deadline;
+	unsigned		 nconns;
+	unsigned		 ninvocations;
+	uint64_t		 next_request;
+	int64_t			 started_at;
+};
+extern struct router	*router;
+void		 config_ref(struct config *);
+void		 config_unref(struct config *);
+void		 router_check_drained(void);
+
+/* conn.c */
+enum conn_state {
+	CONN_CONNECTING,	/* handshake done, CONNECT handler running */
+	CONN_OPEN,
+	CONN_CLOSING,		/* a close is queued or sent */
+	CONN_CLOSED		/* the wsi is gone */
+};
+
+struct frame {
+	struct frame	*next;
+	size_t		 len;
+	int		 kind;		/* CGI_FRAME_TEXT, _BINARY or _CLOSE */
+	unsigned char	 data[];	/* LWS_PRE bytes, then len bytes */
+};
+
+struct conn_channel;
+
+struct conn {
+	char			 id[CONN_ID_LEN + 1];
+	struct lws		*wsi;		/* NULL once closed */
+	struct config		*cfg;		/* a reference */
+	const struct endpoint	*ep;
+	enum conn_state		 state;
+	int			 accepted;	/* a DISCONNECT is owed */
+	int			 draining;
+
+	char			*identity;
+	char			*context;	/* a JSON object */
+	char			 remote_addr[48];
+	unsigned		 remote_port;
+	char			*user_agent;
+	int64_t			 connected_at;	/* wall clock, usec */
+	int64_t			 last_active;	/* wall clock, usec */
+
+	struct dbuf		 rx;		/* message being assembled */
+	uint64_t		 last_rx_mono;	/* for the idle timeout */
+
+	struct frame		*q_head;
+	struct frame		*q_tail;
+	size_t			 q_bytes;
+	int			 q_paused;	/* upstream reads paused */
+
+	int			 close_code;	/* final code, for DISCONNECT */
+	char			 close_reason[CLOSE_REASON_MAX + 1];
+	int			 peer_closed;	/* close_code came from the peer */
+
+	struct invocation	*inv_head;	/* in-flight, via inv_cnext */
+	unsigned		 ninflight;
+	struct conn_channel	*channels;
+	unsigned		 nchannels;
+
+	struct conn		*hnext;
+};
+
+struct conn	*conn_find(const char *id, size_t len);
+void		 conn_foreach(void (*)(struct conn *, void *), void *);
+int		 conn_enqueue(struct conn *, int kind, const void *, size_t);
+void		 conn_close(struct conn *, int code, const char *reason);
+void		 conn_send_error(struct conn *, const char *error,
+		     const char *message, const char *route,
+		     const char *request_id, int status);
+void		 conn_accept(struct conn *, const char *, size_t,
+		     const char *, size_t);
+void		 conn_reject(struct conn *, int code, const char *reason);
+void		 conn_set_context(struct conn *, const char *, size_t);
+void		 conn_invocation_done(struct conn *, struct invocation *);
+void		 conn_drain(struct conn *);
+
+/* fcgi_client.c */
+enum inv_event {
+	INV_CONNECT,
+	INV_MESSAGE,
+	INV_DISCONNECT
+};
+
+struct invocation;
+struct invocation *inv_new(struct conn *, struct config *, struct pool *,
+		     enum inv_event, const char *route_key);
+void		 inv_add_param(struct invocation *, const char *, const void *,
+		     size_t);
+void		 inv_add_paramf(struct invocation *, const char *,
+		     const char *, ...) printflike(3, 4);
+void		 inv_add_raw_params(struct invocation *, const void *, size_t);
+void		 inv_submit(struct invocation *, const void *stdin_data,
+		     size_t);
+void		 inv_cancel(struct invocation *);
+void		 inv_set_paused(struct invocation *, int);
+struct invocation *inv_cnext(struct invocation *);
+const char	*inv_request_id(struct invocation *);
+void		 pool_state_free(struct pool *);
+void		 pool_stats(const struct pool *, unsigned *, unsigned *);
+
+/* channel.c */
+int		 channel_join(struct conn *, const char *, size_t);
+int		 channel_leave(struct conn *, const char *, size_t);
+void		 channel_leave_all(struct conn *);
+long		 channel_publish(const char *, size_t, int kind, const void *,
+		     size_t);
+unsigned	 channel_count(void);
+void		 channel_list(struct conn *, struct dbuf *);
+
+/* The lws protocol callbacks (conn.c, fcgi_client.c, mgmt.c). */
+#ifdef LWS_PROTOCOL_CALLBACKS
+int		 conn_callback(struct lws *, enum lws_callback_reasons, void *,
+		     void *, size_t);
+int		 fcgi_callback(struct lws *, enum lws_callback_reasons, void *,
+		     void *, size_t);
+int		 mgmt_callback(struct lws *, enum lws_callback_reasons, void *,
+		     void *, size_t);
+#endif
+
+/* metrics.c */
+enum err_kind {
+	ERR_NO_ROUTE,
+	ERR_BUSY,
+	ERR_HANDLER_UNAVAILABLE,
+	ERR_HANDLER_TIMEOUT,
+	ERR_HANDLER_ERROR,
+	ERR_HANDLER_STATUS,
+	ERR_SHUTTING_DOWN,
+	ERR_MESSAGE_TOO_BIG,
+	ERR_INVALID_UTF8,
+	ERR_BINARY_REFUSED,
+	ERR_ORIGIN_REFUSED,
+	ERR_BAD_UPGRADE,
+	ERR_QUEUE_OVERFLOW,
+	ERR_CONNECT_REJECTED,
+	ERR__MAX
+};
+struct metrics {
+	uint64_t	connections_total;
+	uint64_t	messages_in;
+	uint64_t	messages_out;
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
+	uint64_t	queue_drops;	/* by design never incremented */
+	uint64_t	pushes;
+	uint64_t	publishes;
+	uint64_t	errors[ERR__MAX];
+	uint64_t	disconnects;
+};
+extern struct metrics metrics;
+const char	*err_kind_name(enum err_kind);
+void		 metrics_error(enum err_kind);
+void		 metrics_invocation(const char *route, int status,
+		     const char *outcome, uint64_t first_byte_us,
+		     uint64_t total_us);
+void		 metrics_render(struct dbuf *);
 
 #endif
