@@ -31,6 +31,7 @@ struct mgmt_req {
 	const char	*ctype;
 	struct dbuf	 resp;		/* LWS_PRE bytes, then the body */
 	int		 responded;
+	int		 close_after;
 };
 
 struct mgmt_pss {
@@ -249,8 +250,14 @@ mgmt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		    WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
 		    strncasecmp(ct, "application/octet-stream", 24) == 0)
 			r->binary = 1;
-		if (r->method == M_POST && (lws_hdr_copy(wsi, cl, sizeof cl,
-		    WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 || atoll(cl) == 0)) {
+		if (r->method == M_POST && lws_hdr_copy(wsi, cl, sizeof cl,
+		    WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+			/* lws 4.1 cannot read chunked request bodies. */
+			r->close_after = 1;
+			mgmt_json(wsi, r, 411, "Content-Length required");
+			break;
+		}
+		if (r->method == M_POST && atoll(cl) == 0) {
 			mgmt_handle(wsi, r);	/* no body will come */
 			break;
 		}
@@ -282,6 +289,10 @@ mgmt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		if (r->resp.len > LWS_PRE && lws_write(wsi, r->resp.data +
 		    LWS_PRE, r->resp.len - LWS_PRE, LWS_WRITE_HTTP_FINAL) < 0)
 			return (-1);
+		if (r->close_after) {
+			mgmt_free(pss);
+			return (-1);
+		}
 		mgmt_free(pss);
 		if (lws_http_transaction_completed(wsi))
 			return (-1);
