@@ -1,4 +1,6 @@
 /* dbuf.c: a growable byte buffer whose cap is set when it is created. */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

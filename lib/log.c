@@ -3,6 +3,8 @@
  * timestamp and the level. Callers start messages with __func__. Secrets
  * (tokens, keys, query strings that carry them) are never passed here.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

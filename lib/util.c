@@ -1,4 +1,6 @@
 /* util.c: clocks, timestamps, UTF-8 checks and JSON string escaping. */
+#include "config.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <time.h>

@@ -1,4 +1,6 @@
 /* xmalloc.c: allocation wrappers that log and exit instead of returning NULL. */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

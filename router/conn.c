@@ -489,21 +489,25 @@ conn_send_error(struct conn *c, const char *error, const char *message,
     const char *route, const char *request_id, int status)
 {
 	struct dbuf	b;
-	char		ts[40];
+	char		ts[40], rid[24];
 
+	if (request_id == NULL) {
+		/* A router-level error gets an id of its own. */
+		snprintf(rid, sizeof rid, "%08x%08llx",
+		    (unsigned)(router->started_at / 1000000),
+		    (unsigned long long)++router->next_request);
+		request_id = rid;
+	}
 	dbuf_init(&b, 4096);
 	dbuf_adds(&b, "{\"type\":\"error\",\"error\":\"");
 	dbuf_adds(&b, error);
 	dbuf_adds(&b, "\",\"message\":\"");
 	json_escape(&b, message, strlen(message));
 	dbuf_adds(&b, "\"");
-	if (route != NULL) {
-		dbuf_adds(&b, ",\"route\":\"");
+	dbuf_adds(&b, ",\"route\":\"");
+	if (route != NULL)
 		json_escape(&b, route, strlen(route));
-		dbuf_adds(&b, "\"");
-	}
-	if (request_id != NULL)
-		dbuf_printf(&b, ",\"request_id\":\"%s\"", request_id);
+	dbuf_printf(&b, "\",\"request_id\":\"%s\"", request_id);
 	if (status != 0)
 		dbuf_printf(&b, ",\"status\":%d", status);
 	dbuf_printf(&b, ",\"timestamp\":\"%s\"}",
@@ -535,13 +539,13 @@ conn_dispatch(struct conn *c, const void *data, size_t len, int binary)
 	metrics.messages_in++;
 	metrics.bytes_in += len;
 	c->last_active = wall_usec();
+	pool = route_select(c->ep, data, len, binary, key, sizeof key);
 	if (router->draining) {
 		metrics_error(ERR_SHUTTING_DOWN);
 		conn_send_error(c, "shutting_down",
-		    "the server is shutting down", NULL, NULL, 0);
+		    "the server is shutting down", key, NULL, 0);
 		return;
 	}
-	pool = route_select(c->ep, data, len, binary, key, sizeof key);
 	if (pool == NULL) {
 		metrics_error(ERR_NO_ROUTE);
 		conn_send_error(c, "no_route", "no route matches the message",
