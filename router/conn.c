@@ -696,6 +696,7 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		if ((ep = upgrade_endpoint(wsi)) == NULL)
 			return (-1);
 		c = pss->conn = conn_new(wsi, ep);
+		maskcheck_watch(lws_get_socket_fd(wsi));
 		if (ep->on_connect == NULL) {
 			c->state = CONN_OPEN;
 			c->accepted = 1;
@@ -710,6 +711,16 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		inv_submit(inv, NULL, 0);
 		break;
 	case LWS_CALLBACK_RECEIVE:
+		if (c != NULL && maskcheck_violated(lws_get_socket_fd(wsi))) {
+			metrics_error(ERR_PROTOCOL);
+			c->close_code = 1002;
+			snprintf(c->close_reason, sizeof c->close_reason,
+			    "unmasked client frame");
+			lws_close_reason(wsi, 1002,
+			    (unsigned char *)c->close_reason,
+			    strlen(c->close_reason));
+			return (-1);
+		}
 		if (c == NULL || c->state != CONN_OPEN)
 			break;
 		remaining = lws_remaining_packet_payload(wsi);
@@ -773,6 +784,7 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		if (c == NULL)
 			break;
 		pss->conn = NULL;
+		maskcheck_forget(lws_get_socket_fd(wsi));
 		if (c->close_code == 0)
 			c->close_code = 1006;
 		conn_closed(c);

@@ -41,7 +41,7 @@ static const char *const err_names[ERR__MAX] = {
 	"no_route", "busy", "handler_unavailable", "handler_timeout",
 	"handler_error", "handler_status", "shutting_down", "message_too_big",
 	"invalid_utf8", "binary_refused", "origin_refused", "bad_upgrade",
-	"queue_overflow", "connect_rejected"
+	"queue_overflow", "connect_rejected", "protocol"
 };
 
 static void	 hist_add(struct histogram *, uint64_t);

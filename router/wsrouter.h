@@ -397,6 +397,11 @@ long		 channel_publish(const char *, size_t, int kind, const void *,
 unsigned	 channel_count(void);
 void		 channel_list(struct conn *, struct dbuf *);
 
+/* maskcheck.c */
+void		 maskcheck_watch(int);
+void		 maskcheck_forget(int);
+int		 maskcheck_violated(int);
+
 /* The lws protocol callbacks (conn.c, fcgi_client.c, mgmt.c). */
 #ifdef LWS_PROTOCOL_CALLBACKS
 int		 conn_callback(struct lws *, enum lws_callback_reasons, void *,
@@ -423,6 +428,7 @@ enum err_kind {
 	ERR_BAD_UPGRADE,
 	ERR_QUEUE_OVERFLOW,
 	ERR_CONNECT_REJECTED,
+	ERR_PROTOCOL,
 	ERR__MAX
 };
 struct metrics {
