@@ -1,0 +1,158 @@
+/*
+ * cpu.c: CPU time of the load generator itself (getrusage) and of the
+ * server under test (a process tree read from /proc), and the file limit.
+ */
+#include "config.h"
+
+#include <sys/resource.h>
+#include <sys/time.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loadgen.h"
+
+#define CPU_MAX_PROCS	65536
+
+struct cpu_proc {
+	pid_t		 pid;
+	pid_t		 ppid;
+	unsigned long long ticks;	/* utime + stime + cutime + cstime */
+};
+
+static int	 cpu_read_stat(pid_t, struct cpu_proc *);
+static int	 cpu_cmp(const void *, const void *);
+static int	 cpu_in_tree(const struct cpu_proc *, size_t, size_t,
+		     const pid_t *, size_t);
+
+/* User plus system seconds of this process. */
+double
+cpu_self(void)
+{
+	struct rusage	ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		fatal("%s: getrusage", __func__);
+	return ((double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+}
+
+static int
+cpu_read_stat(pid_t pid, struct cpu_proc *p)
+{
+	char			 path[64], buf[1024], *s;
+	FILE			*f;
+	size_t			 n;
+	int			 ppid;
+	unsigned long long	 ut, st;
+	long long		 cut, cst;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (-1);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name is in parentheses and may hold anything. */
+	if ((s = strrchr(buf, ')')) == NULL)
+		return (-1);
+	if (sscanf(s + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+	    "%llu %llu %lld %lld", &ppid, &ut, &st, &cut, &cst) != 5)
+		return (-1);
+	p->pid = pid;
+	p->ppid = ppid;
+	p->ticks = ut + st + (unsigned long long)cut + (unsigned long long)cst;
+	return (0);
+}
+
+static int
+cpu_cmp(const void *a, const void *b)
+{
+	const struct cpu_proc	*pa = a, *pb = b;
+
+	return (pa->pid < pb->pid ? -1 : pa->pid > pb->pid);
+}
+
+/* 1 if procs[i] is one of pids or descends from one; procs is sorted. */
+static int
+cpu_in_tree(const struct cpu_proc *procs, size_t n, size_t i,
+    const pid_t *pids, size_t npids)
+{
+	const struct cpu_proc	*p = &procs[i];
+	struct cpu_proc		 key;
+	size_t			 depth, k;
+
+	for (depth = 0; depth < 64 && p != NULL; depth++) {
+		for (k = 0; k < npids; k++)
+			if (pids[k] == p->pid)
+				return (1);
+		if (p->ppid <= 0)
+			return (0);
+		key.pid = p->ppid;
+		p = bsearch(&key, procs, n, sizeof *procs, cpu_cmp);
+	}
+	return (0);
+}
+
+/*
+ * Seconds of CPU used by the given processes, their threads, and every
+ * descendant, living (from its own counters) or reaped (from its parent's
+ * cutime and cstime).
+ */
+double
+cpu_tree(const pid_t *pids, size_t npids)
+{
+	struct cpu_proc		*procs;
+	struct dirent		*de;
+	DIR			*d;
+	size_t			 n = 0, i;
+	unsigned long long	 ticks = 0;
+	long			 hz = sysconf(_SC_CLK_TCK);
+
+	if (npids == 0)
+		return (0);
+	if ((d = opendir("/proc")) == NULL)
+		fatal("%s: /proc", __func__);
+	procs = xreallocarray(NULL, CPU_MAX_PROCS, sizeof *procs);
+	while (n < CPU_MAX_PROCS && (de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (cpu_read_stat((pid_t)atoi(de->d_name), &procs[n]) == 0)
+			n++;
+	}
+	closedir(d);
+	qsort(procs, n, sizeof *procs, cpu_cmp);
+	for (i = 0; i < n; i++)
+		if (cpu_in_tree(procs, n, i, pids, npids))
+			ticks += procs[i].ticks;
+	free(procs);
+	return ((double)ticks / (double)(hz > 0 ? hz : 100));
+}
+
+/* Raise the open file limit to fit n connections; -1 if it cannot. */
+int
+cpu_raise_nofile(unsigned n)
+{
+	struct rlimit	rl;
+	rlim_t		want = (rlim_t)n + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return (-1);
+	if (rl.rlim_cur >= want)
+		return (0);
+	if (rl.rlim_max < want)
+		rl.rlim_max = want;	/* works as root */
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return (-1);
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur < want)
+			return (-1);
+	}
+	return (0);
+}

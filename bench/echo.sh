@@ -1,0 +1,268 @@
+#!/bin/sh
+# echo.sh: the echo benchmark. For each server (wsrouter with the C echo
+# handler, and Node's ws as the reference) and each run: start it fresh on
+# CPU 0, drive it from CPU 1 with the load generator (closed loop, 64-byte
+# messages), and record one JSON line. Then a markdown table of medians,
+# with ratios against node-ws. Results go to bench/results/.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=$(dirname "$here")
+top_builddir=${top_builddir:-$top_srcdir}
+NODE=${NODE:-node}
+SPAWN_FCGI=${SPAWN_FCGI:-spawn-fcgi}
+
+conns=100
+duration=10
+warmup=1
+runs=3
+size=64
+threads=16
+servers=wsrouter,wsrouter-nokeepalive,node-ws
+resdir=$here/results
+
+usage() {
+	cat >&2 <<EOF
+usage: $0 [-c conns] [-d seconds] [-m size] [-o dir] [-r runs]
+          [-s servers] [-t threads] [-w seconds]
+  -c CONNS    connections (default $conns)
+  -d SECONDS  measured seconds per run (default $duration)
+  -w SECONDS  warmup per run, not measured (default $warmup)
+  -r RUNS     runs per server (default $runs); the table shows medians
+  -m SIZE     message size in bytes (default $size)
+  -t THREADS  echo handler threads, and the pool's concurrency (default $threads)
+  -s LIST     servers, comma-separated (default $servers):
+              wsrouter              router + C echo handler, FastCGI keepalive on
+              wsrouter-nokeepalive  the same, a new FastCGI connection per message
+              node-ws               Node's ws echoing in-process
+  -o DIR      where results go (default bench/results)
+Environment: top_builddir (a configured build tree; default the source
+tree), NODE, SPAWN_FCGI.
+EOF
+	exit 1
+}
+
+while getopts c:d:hm:o:r:s:t:w: opt; do
+	case $opt in
+	c) conns=$OPTARG ;;
+	d) duration=$OPTARG ;;
+	m) size=$OPTARG ;;
+	o) resdir=$OPTARG ;;
+	r) runs=$OPTARG ;;
+	s) servers=$OPTARG ;;
+	t) threads=$OPTARG ;;
+	w) warmup=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || usage
+
+die() {
+	echo "echo.sh: $*" >&2
+	exit 1
+}
+say() {
+	echo "echo.sh: $*" >&2
+}
+
+for tool in taskset "$SPAWN_FCGI" "$NODE" ss make; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is needed"
+done
+
+# Build what is needed, and nothing else (other parts may be mid-change).
+[ -f "$top_builddir/Makefile" ] ||
+	die "no configured build in $top_builddir: run autoreconf -fi && ./configure first"
+say "building loadgen, wsrouter and the echo handler"
+make -s -C "$top_builddir/lib" >/dev/null
+make -s -C "$top_builddir/router" wsrouter >/dev/null
+make -s -C "$top_builddir/handlers" examples/echo >/dev/null
+make -s -C "$top_builddir/bench" loadgen >/dev/null
+LOADGEN=$top_builddir/bench/loadgen
+WSROUTER=$top_builddir/router/wsrouter
+ECHO_HANDLER=$top_builddir/handlers/examples/echo
+if grep -q '^WSR_CFLAGS.*fsanitize' "$top_builddir/Makefile"; then
+	say "warning: the build uses sanitizers; the numbers will be low"
+fi
+if [ ! -f "$here/node_modules/ws/package.json" ]; then
+	say "installing ws into bench/node_modules"
+	(cd "$here" && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+ncpu=$(nproc)
+if [ "$ncpu" -ge 2 ]; then
+	server_cpu=0
+	load_cpu=1
+else
+	say "warning: one CPU; the server and the load generator share it"
+	server_cpu=0
+	load_cpu=0
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsr-bench.XXXXXX")
+started=""
+
+stop_pids() {
+	for p in "$@"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "$@"; do
+		i=0
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 30 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+}
+
+cleanup() {
+	# shellcheck disable=SC2086
+	[ -z "$started" ] || stop_pids $started
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	"$NODE" -e 'const s = require("net").createServer();
+s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
+}
+
+wait_port() {
+	i=0
+	while [ $i -lt 100 ]; do
+		if [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; then
+			return 0
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# start_server NAME PORT: sets server_pids (comma-separated, for loadgen -C)
+# and started (space-separated, for stop_pids).
+start_server() {
+	name=$1
+	port=$2
+	case $name in
+	wsrouter|wsrouter-nokeepalive)
+		keepalive=on
+		[ "$name" = wsrouter ] || keepalive=off
+		sock=$tmp/echo.sock
+		rm -f "$sock"
+		WSH_THREADS=$threads taskset -c $server_cpu "$SPAWN_FCGI" -n \
+		    -s "$sock" -M 0600 -- "$ECHO_HANDLER" >"$tmp/handler.log" 2>&1 &
+		hpid=$!
+		started="$hpid"
+		i=0
+		while [ ! -S "$sock" ] && [ $i -lt 50 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		[ -S "$sock" ] || die "the echo handler did not start: $(cat "$tmp/handler.log")"
+		cat >"$tmp/wsrouter.conf" <<EOF
+listen 127.0.0.1:$port
+log_level warn
+
+pool echo {
+    address unix:$sock
+    concurrency $threads
+    keepalive $keepalive
+}
+
+endpoint /ws {
+    route \$default echo
+}
+EOF
+		"$WSROUTER" -t -c "$tmp/wsrouter.conf" >/dev/null ||
+			die "wsrouter rejects the benchmark configuration"
+		taskset -c $server_cpu "$WSROUTER" -c "$tmp/wsrouter.conf" \
+		    >"$tmp/router.log" 2>&1 &
+		rpid=$!
+		started="$rpid $hpid"
+		server_pids="$rpid,$hpid"
+		;;
+	node-ws)
+		taskset -c $server_cpu "$NODE" "$here/ref/node-ws-echo.js" \
+		    "$port" 127.0.0.1 /ws >"$tmp/node.log" 2>&1 &
+		npid=$!
+		started="$npid"
+		server_pids="$npid"
+		;;
+	*)
+		die "unknown server: $name"
+		;;
+	esac
+	wait_port "$port" || die "$name did not listen on port $port"
+}
+
+mkdir -p "$resdir"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=$resdir/echo-$stamp.jsonl
+md=$resdir/echo-$stamp.md
+
+rev=$(git -C "$top_srcdir" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$top_srcdir" status --porcelain -- router handlers lib 2>/dev/null)" ]; then
+	rev="$rev+changes"
+fi
+"$NODE" "$here/report.js" meta \
+    scenario=echo date="$stamp" \
+    wsrouter_rev="$rev" \
+    wsrouter_version="$(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")" \
+    cflags="$(sed -n 's/^CFLAGS = //p' "$top_builddir/Makefile")" \
+    node="$("$NODE" --version)" \
+    ws="$("$NODE" -p "require('$here/node_modules/ws/package.json').version")" \
+    libwebsockets="$(pkg-config --modversion libwebsockets 2>/dev/null | tr -d -)" \
+    libfcgi="$(dpkg-query -W -f '${Version}' libfcgi0ldbl 2>/dev/null || echo unknown)" \
+    kernel="$(uname -r)" \
+    cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+    ncpu="$ncpu" server_cpu="$server_cpu" load_cpu="$load_cpu" \
+    loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)" \
+    conns="$conns" duration="$duration" warmup="$warmup" msg_size="$size" \
+    runs="$runs" handler_threads="$threads" pool_concurrency="$threads" \
+    >"$out"
+
+say "results: $out"
+run=1
+while [ $run -le "$runs" ]; do
+	# Alternate the order, so that drifting noise is shared out.
+	list=$(echo "$servers" | tr , ' ')
+	if [ $((run % 2)) -eq 0 ]; then
+		list=$(for s in $list; do echo "$s"; done | sed -n '1!G;h;$p')
+	fi
+	for name in $list; do
+		port=$(free_port)
+		start_server "$name" "$port"
+		rc=0
+		taskset -c $load_cpu "$LOADGEN" -u "127.0.0.1:$port" -p /ws \
+		    -c "$conns" -d "$duration" -w "$warmup" -m "$size" \
+		    -l "$name" -C "$server_pids" echo \
+		    >"$tmp/line" 2>"$tmp/loadgen.err" || rc=$?
+		# shellcheck disable=SC2086
+		stop_pids $started
+		started=""
+		if [ ! -s "$tmp/line" ]; then
+			cat "$tmp/loadgen.err" >&2
+			die "loadgen gave no result for $name (exit $rc)"
+		fi
+		cat "$tmp/line" >>"$out"
+		"$NODE" "$here/report.js" line "$run" <"$tmp/line" >&2
+		if [ $rc -ne 0 ] || [ -s "$tmp/loadgen.err" ]; then
+			sed 's/^/  loadgen: /' "$tmp/loadgen.err" >&2
+			for log in router handler node; do
+				[ -s "$tmp/$log.log" ] || continue
+				cp "$tmp/$log.log" "$resdir/echo-$stamp-$name-run$run-$log.log"
+				say "  $log log kept: $resdir/echo-$stamp-$name-run$run-$log.log"
+			done
+		fi
+		rm -f "$tmp/router.log" "$tmp/handler.log" "$tmp/node.log"
+	done
+	run=$((run + 1))
+done
+
+"$NODE" "$here/report.js" table "$out" >"$md"
+cat "$md"
+say "table: $md"

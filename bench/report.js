@@ -1,0 +1,113 @@
+// report.js: the benchmark's bookkeeping.
+//   node report.js meta KEY=VALUE...  one {"meta":true,...} JSON line
+//   node report.js line RUN < LINE    a one-line summary of a loadgen result
+//   node report.js table FILE.jsonl   the markdown table: medians per server,
+//                                     ratios against node-ws, every run
+'use strict';
+
+const fs = require('fs');
+
+const REF = 'node-ws';
+
+function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+function fmt(x, digits = 0) {
+  if (!Number.isFinite(x)) return '–';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function ratio(a, b) {
+  return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? `${fmt(a / b, 2)}×` : '–';
+}
+
+function split(r) {
+  const each = r.server_cpu_s_each || [];
+  if (each.length === 2 && r.msgs > 0) {
+    const k = 100000 / r.msgs;
+    return `router ${fmt(each[0] * k, 2)} + handler ${fmt(each[1] * k, 2)}`;
+  }
+  return '';
+}
+
+function meta(args) {
+  const m = { meta: true };
+  for (const a of args) {
+    const i = a.indexOf('=');
+    if (i > 0) m[a.slice(0, i)] = a.slice(i + 1);
+  }
+  process.stdout.write(`${JSON.stringify(m)}\n`);
+}
+
+function line(run) {
+  const r = JSON.parse(fs.readFileSync(0, 'utf8').trim());
+  process.stdout.write(`run ${run} ${r.server}: ${fmt(r.msgs_per_s)} msgs/s, ` +
+    `rtt p50 ${fmt(r.rtt_p50_us)} us p99 ${fmt(r.rtt_p99_us)} us max ${fmt(r.rtt_max_us)} us, ` +
+    `server ${fmt(r.server_cpu_s_per_100k_msgs, 2)} CPU s/100k msgs (${fmt(r.server_cpu_pct)}% of a core), ` +
+    `loadgen ${fmt(r.client_cpu_pct)}%, errors ${r.errors}\n`);
+}
+
+function table(file) {
+  const rows = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const m = rows.find((r) => r.meta) || {};
+  const results = rows.filter((r) => !r.meta);
+  const servers = [...new Set(results.map((r) => r.server))];
+  const med = {};
+  for (const s of servers) {
+    const rs = results.filter((r) => r.server === s);
+    const pick = (k) => median(rs.map((r) => r[k]));
+    med[s] = {
+      runs: rs.length,
+      msgs_per_s: pick('msgs_per_s'),
+      p50: pick('rtt_p50_us'),
+      p99: pick('rtt_p99_us'),
+      max: pick('rtt_max_us'),
+      cpu100k: pick('server_cpu_s_per_100k_msgs'),
+      srvpct: pick('server_cpu_pct'),
+      cli: pick('client_cpu_pct'),
+      errors: rs.reduce((n, r) => n + (r.errors || 0), 0),
+    };
+  }
+  const ref = med[REF];
+  const o = [];
+  o.push(`Echo: ${m.conns} connections, closed loop, ${m.msg_size}-byte text messages, ` +
+    `${m.duration} s measured after ${m.warmup} s warmup, ${m.runs} runs per server, medians. ` +
+    `Server on CPU ${m.server_cpu}, load generator on CPU ${m.load_cpu}.`);
+  o.push('');
+  o.push('| server | msgs/s | vs node-ws | RTT p50 µs | RTT p99 µs | RTT max µs | server CPU s per 100k msgs | vs node-ws | server CPU % | loadgen CPU % | errors |');
+  o.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const s of servers) {
+    const x = med[s];
+    o.push(`| ${s} | ${fmt(x.msgs_per_s)} | ${ref ? ratio(x.msgs_per_s, ref.msgs_per_s) : '–'} | ` +
+      `${fmt(x.p50)} | ${fmt(x.p99)} | ${fmt(x.max)} | ${fmt(x.cpu100k, 2)} | ` +
+      `${ref ? ratio(x.cpu100k, ref.cpu100k) : '–'} | ${fmt(x.srvpct)} | ${fmt(x.cli)} | ${x.errors} |`);
+  }
+  o.push('');
+  o.push('Every run, in the order run:');
+  o.push('');
+  o.push('| # | server | msgs/s | RTT p50 µs | RTT p99 µs | RTT max µs | CPU s per 100k msgs | of which | errors |');
+  o.push('|--:|---|--:|--:|--:|--:|--:|---|--:|');
+  results.forEach((r, i) => {
+    o.push(`| ${i + 1} | ${r.server} | ${fmt(r.msgs_per_s)} | ${fmt(r.rtt_p50_us)} | ${fmt(r.rtt_p99_us)} | ` +
+      `${fmt(r.rtt_max_us)} | ${fmt(r.server_cpu_s_per_100k_msgs, 2)} | ${split(r)} | ${r.errors} |`);
+  });
+  o.push('');
+  o.push(`Versions: wsrouter ${m.wsrouter_version} (git ${m.wsrouter_rev}, CFLAGS ${m.cflags}), ` +
+    `libwebsockets ${m.libwebsockets}, libfcgi ${m.libfcgi}, Node ${m.node}, ws ${m.ws}, ` +
+    `Linux ${m.kernel}, ${m.ncpu} × ${m.cpu}. Echo handler: ${m.handler_threads} threads, ` +
+    `pool concurrency ${m.pool_concurrency}. Load average before: ${m.loadavg_before}. Date: ${m.date}.`);
+  process.stdout.write(`${o.join('\n')}\n`);
+}
+
+const [cmd, ...args] = process.argv.slice(2);
+if (cmd === 'meta') meta(args);
+else if (cmd === 'line') line(args[0] || '?');
+else if (cmd === 'table' && args[0]) table(args[0]);
+else {
+  process.stderr.write('usage: report.js meta K=V... | line RUN < LINE | table FILE.jsonl\n');
+  process.exit(1);
+}
