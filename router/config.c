@@ -3,6 +3,8 @@
  * directives and their checks, and resolving routes to pools. Errors are
  * collected, sorted by line and reported together.
  */
+#include "config.h"
+
 #include <sys/stat.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1230,8 +1232,9 @@ config_listen_addr(struct config_parser *cp, const char *key, const char *s,
 			}
 			freeaddrinfo(res);
 			if (api && ai != NULL) {
-				config_error(cp, key, "\"%s\" is not a loopback "
-				    "address (127.0.0.0/8, ::1, localhost)", s);
+				config_error(cp, key, "\"%s\" is not a "
+				    "loopback address (127.0.0.0/8, ::1, "
+				    "localhost)", s);
 				free(n.host);
 				return (-1);
 			}
@@ -1503,7 +1506,11 @@ cf_param(struct config_parser *cp, const char *key, char **argv,
 		"GATEWAY_INTERFACE", "SERVER_SOFTWARE", "SERVER_PROTOCOL",
 		"SERVER_NAME", "SERVER_PORT", "REQUEST_METHOD", "SCRIPT_NAME",
 		"PATH_INFO", "REQUEST_URI", "QUERY_STRING", "REMOTE_ADDR",
-		"REMOTE_PORT", "CONTENT_LENGTH", "CONTENT_TYPE"
+		"REMOTE_PORT", "CONTENT_LENGTH", "CONTENT_TYPE", "WS_EVENT",
+		"WS_CONNECTION_ID", "WS_REQUEST_ID", "WS_ROUTE_KEY",
+		"WS_ENDPOINT", "WS_CONNECTED_AT", "WS_MESSAGE_TYPE",
+		"WS_IDENTITY", "WS_CONTEXT", "WS_CLOSE_CODE", "WS_CLOSE_REASON",
+		"WS_API"
 	};
 	struct pool	*pool = cp->pool;
 	const char	*name = argv[0];
@@ -1519,8 +1526,7 @@ cf_param(struct config_parser *cp, const char *key, char **argv,
 		if (strcmp(name, reserved[i]) == 0)
 			break;
 	}
-	if (i < nitems(reserved) || strncmp(name, "WS_", 3) == 0 ||
-	    strncmp(name, "HTTP_", 5) == 0) {
+	if (i < nitems(reserved) || strncmp(name, "HTTP_", 5) == 0) {
 		config_error(cp, key, "%s is set by the router", name);
 		return;
 	}
