@@ -2,6 +2,8 @@
  * cgi.c: the handler's response as docs/handler-contract.md defines it: a
  * CGI header section, then a body cut into WebSocket frames by its mode.
  */
+#include "config.h"
+
 #include <string.h>
 #include <strings.h>
 

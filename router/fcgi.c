@@ -1,4 +1,6 @@
 /* fcgi.c: FastCGI 1.0 records: encoding requests, parsing responses. */
+#include "config.h"
+
 #include <string.h>
 
 #include "wsrouter.h"

@@ -2,6 +2,8 @@
  * route.c: route selection. A small validating JSON scanner (RFC 8259)
  * finds the route key in a message without building a tree.
  */
+#include "config.h"
+
 #include <stdlib.h>
 #include <string.h>
 

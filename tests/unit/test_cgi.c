@@ -270,7 +270,8 @@ static const struct cgi_case cases[] = {
 	    "TEXT 2\nab\nTEXT\n", 0, 0, "H 200 E \nT ab\nT \n", NULL },
 	{ "events: content holding CRLF",
 	    "Content-Type: application/websocket-events\n\n"
-	    "TEXT 4\r\n\r\n\r\n\r\n", 0, 0, "H 200 E \nT \\x0d\\x0a\\x0d\\x0a\n",
+	    "TEXT 4\r\n\r\n\r\n\r\n", 0, 0,
+	    "H 200 E \nT \\x0d\\x0a\\x0d\\x0a\n",
 	    NULL },
 	{ "events: empty body", "Content-Type: application/websocket-events"
 	    "\n\n", 0, 0, "H 200 E \n", NULL },
