@@ -446,5 +446,24 @@ else
 	skip "nm not found"
 fi
 
+# Stop everything, then look for sanitizer reports (ASan, LSan at exit,
+# UBSan) in the handlers' logs.
+for p in $PIDS; do
+	kill "$p" 2>/dev/null
+done
+for p in $PIDS; do
+	wait "$p" 2>/dev/null
+done
+PIDS=""
+if grep -l -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$T"/*.err \
+    >"$T/san" 2>/dev/null; then
+	not_ok "no sanitizer report in the handlers' logs"
+	for f in $(cat "$T/san"); do
+		head -n 30 "$f" | diag
+	done
+else
+	ok "no sanitizer report in the handlers' logs"
+fi
+
 echo "1..$n"
 exit $((failed > 0))
