@@ -345,6 +345,7 @@ client_frame(struct client *c, const struct frame *f, const unsigned char *p)
 	struct loadgen	*lg = c->c_lg;
 	size_t		 len = f->fr_len;
 	unsigned	 code;
+	int		 op;
 
 	switch (f->fr_opcode) {
 	case WS_OP_PING:
@@ -403,8 +404,7 @@ client_frame(struct client *c, const struct frame *f, const unsigned char *p)
 			return (-1);
 		}
 		if (f->fr_fin) {
-			int	op = c->c_msg_opcode;
-
+			op = c->c_msg_opcode;
 			c->c_msg_opcode = 0;
 			return (client_deliver(c, op, c->c_msg.data,
 			    c->c_msg.len));

@@ -101,7 +101,7 @@ cpu_in_tree(const struct cpu_proc *procs, size_t n, size_t i,
 /*
  * Seconds of CPU used by the given processes, their threads, and every
  * descendant, living (from its own counters) or reaped (from its parent's
- * cutime and cstime).
+ * cutime and cstime). -1 if one of the processes is gone.
  */
 double
 cpu_tree(const pid_t *pids, size_t npids)
@@ -109,7 +109,7 @@ cpu_tree(const pid_t *pids, size_t npids)
 	struct cpu_proc		*procs;
 	struct dirent		*de;
 	DIR			*d;
-	size_t			 n = 0, i;
+	size_t			 n = 0, i, k, found = 0;
 	unsigned long long	 ticks = 0;
 	long			 hz = sysconf(_SC_CLK_TCK);
 
@@ -126,11 +126,50 @@ cpu_tree(const pid_t *pids, size_t npids)
 	}
 	closedir(d);
 	qsort(procs, n, sizeof *procs, cpu_cmp);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < npids; k++)
+			if (procs[i].pid == pids[k])
+				found++;
 		if (cpu_in_tree(procs, n, i, pids, npids))
 			ticks += procs[i].ticks;
+	}
 	free(procs);
+	if (found < npids)
+		return (-1);
 	return ((double)ticks / (double)(hz > 0 ? hz : 100));
+}
+
+/*
+ * Busy and total ticks of each CPU since boot. Busy includes steal: time a
+ * hypervisor gave to someone else is time the benchmark did not get.
+ */
+void
+cpu_cores_read(struct cpu_cores *cc)
+{
+	FILE			*f;
+	char			 line[512];
+	unsigned		 id;
+	unsigned long long	 v[8];
+
+	memset(cc, 0, sizeof *cc);
+	if ((f = fopen("/proc/stat", "r")) == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' ||
+		    line[3] > '9')
+			continue;
+		memset(v, 0, sizeof v);
+		/* user nice system idle iowait irq softirq steal */
+		if (sscanf(line + 3, "%u %llu %llu %llu %llu %llu %llu %llu "
+		    "%llu", &id, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		    &v[6], &v[7]) < 5 || id >= CPU_CORES_MAX)
+			continue;
+		cc->cc_busy[id] = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+		cc->cc_total[id] = cc->cc_busy[id] + v[3] + v[4];
+		if (id + 1 > cc->cc_n)
+			cc->cc_n = id + 1;
+	}
+	fclose(f);
 }
 
 /* Raise the open file limit to fit n connections; -1 if it cannot. */

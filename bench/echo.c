@@ -234,9 +234,8 @@ echo_report(struct loadgen *lg, struct dbuf *b)
 	    (e->e_rtt.h_count > 0 ? e->e_rtt.h_max : 0) / 1e3,
 	    hist_mean(&e->e_rtt) / 1e3,
 	    (unsigned long long)e->e_sent, (unsigned long long)e->e_answers);
-	if (lg->lg_nserver_pids > 0 && e->e_msgs > 0) {
-		srv = loadgen_server_cpu(lg);
+	if (lg->lg_nserver_pids > 0 && e->e_msgs > 0 &&
+	    (srv = loadgen_server_cpu(lg)) >= 0)
 		(void)dbuf_printf(b, ",\"server_cpu_s_per_100k_msgs\":%.4f",
 		    srv * 100000.0 / (double)e->e_msgs);
-	}
 }

@@ -241,6 +241,15 @@ while [ $run -le "$runs" ]; do
 		    -c "$conns" -d "$duration" -w "$warmup" -m "$size" \
 		    -l "$name" -C "$server_pids" echo \
 		    >"$tmp/line" 2>"$tmp/loadgen.err" || rc=$?
+		early=""
+		for p in $started; do
+			kill -0 "$p" 2>/dev/null && continue
+			st=0
+			wait "$p" || st=$?
+			early="$early $p"
+			say "warning: $name process $p ended during the run, status $st" \
+			    "$([ $st -gt 128 ] && echo "(signal $((st - 128)))")"
+		done
 		# shellcheck disable=SC2086
 		stop_pids $started
 		started=""
@@ -250,7 +259,7 @@ while [ $run -le "$runs" ]; do
 		fi
 		cat "$tmp/line" >>"$out"
 		"$NODE" "$here/report.js" line "$run" <"$tmp/line" >&2
-		if [ $rc -ne 0 ] || [ -s "$tmp/loadgen.err" ]; then
+		if [ $rc -ne 0 ] || [ -s "$tmp/loadgen.err" ] || [ -n "$early" ]; then
 			sed 's/^/  loadgen: /' "$tmp/loadgen.err" >&2
 			for log in router handler node; do
 				[ -s "$tmp/$log.log" ] || continue

@@ -213,19 +213,17 @@ header_trim(const char *v, size_t *len)
 static int
 header_token(const char *v, size_t len, const char *token)
 {
-	size_t	tl = strlen(token), i = 0, start, n;
+	const char	*item;
+	size_t		 tl = strlen(token), i = 0, start, n;
 
 	while (i <= len) {
 		start = i;
 		while (i < len && v[i] != ',')
 			i++;
 		n = i - start;
-		{
-			const char	*t = header_trim(v + start, &n);
-
-			if (n == tl && strncasecmp(t, token, tl) == 0)
-				return (1);
-		}
+		item = header_trim(v + start, &n);
+		if (n == tl && strncasecmp(item, token, tl) == 0)
+			return (1);
 		i++;
 	}
 	return (0);

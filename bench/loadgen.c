@@ -132,12 +132,13 @@ loadgen_window(struct loadgen *lg)
 	return ((double)(lg->lg_t_window_end - lg->lg_t_window) / 1e9);
 }
 
-/* CPU seconds the server processes used in the window. */
+/* CPU seconds the server processes used in the window; -1 if unknown. */
 double
 loadgen_server_cpu(struct loadgen *lg)
 {
-	if (lg->lg_nserver_pids == 0 || lg->lg_t_window_end == 0)
-		return (0);
+	if (lg->lg_nserver_pids == 0 || lg->lg_t_window_end == 0 ||
+	    lg->lg_cpu0_server < 0 || lg->lg_cpu1_server < 0)
+		return (-1);
 	return (lg->lg_cpu1_server - lg->lg_cpu0_server);
 }
 
@@ -265,6 +266,7 @@ lg_window_begin(struct loadgen *lg)
 		lg->lg_cpu0_each[j] = cpu_tree(&lg->lg_server_pids[j], 1);
 	lg->lg_cpu0_server = cpu_tree(lg->lg_server_pids, lg->lg_nserver_pids);
 	lg->lg_cpu0_self = cpu_self();
+	cpu_cores_read(&lg->lg_cores0);
 	lg->lg_t_window = mono_nsec();
 	if (lg->lg_scen->sc_window != NULL)
 		lg->lg_scen->sc_window(lg);
@@ -276,6 +278,7 @@ lg_window_end(struct loadgen *lg)
 	size_t	j;
 
 	lg->lg_t_window_end = mono_nsec();
+	cpu_cores_read(&lg->lg_cores1);
 	lg->lg_cpu1_self = cpu_self();
 	lg->lg_cpu1_server = cpu_tree(lg->lg_server_pids, lg->lg_nserver_pids);
 	for (j = 0; j < lg->lg_nserver_pids; j++)
@@ -299,6 +302,7 @@ lg_run(struct loadgen *lg)
 {
 	struct epoll_event	 evs[LG_MAX_EVENTS];
 	const struct scenario	*sc = lg->lg_scen;
+	struct client		*c;
 	uint64_t		 t_drain = 0, t_close = 0;
 	unsigned		 i;
 	int			 n, k;
@@ -320,8 +324,7 @@ lg_run(struct loadgen *lg)
 			    lg->lg_connecting == 0) || lg->lg_now >=
 			    lg->lg_t_start + lg_sec(lg->lg_connect_timeout)) {
 				for (i = 0; i < lg->lg_conns; i++) {
-					struct client	*c = &lg->lg_clients[i];
-
+					c = &lg->lg_clients[i];
 					if (c->c_state == CLIENT_IDLE ||
 					    c->c_state == CLIENT_CONNECTING ||
 					    c->c_state == CLIENT_HANDSHAKE) {
@@ -404,7 +407,7 @@ lg_report(struct loadgen *lg, int complete)
 {
 	struct dbuf	 b;
 	double		 wall, cpu_self_s, cpu_pct, srv = 0;
-	uint64_t	 errors = 0;
+	uint64_t	 errors = 0, busy, total;
 	size_t		 j;
 	int		 i;
 
@@ -435,15 +438,29 @@ lg_report(struct loadgen *lg, int complete)
 	    cpu_self_s, cpu_pct);
 	if (lg->lg_nserver_pids > 0) {
 		srv = loadgen_server_cpu(lg);
-		(void)dbuf_printf(&b, ",\"server_cpu_s\":%.3f,"
-		    "\"server_cpu_pct\":%.1f,\"server_cpu_s_each\":[", srv,
-		    wall > 0 ? 100.0 * srv / wall : 0.0);
-		for (j = 0; j < lg->lg_nserver_pids; j++)
-			(void)dbuf_printf(&b, "%s%.3f", j ? "," : "",
-			    lg->lg_t_window_end > 0 ? lg->lg_cpu1_each[j] -
-			    lg->lg_cpu0_each[j] : 0.0);
-		(void)dbuf_adds(&b, "]");
+		if (srv < 0) {
+			log_warnx("a server process (-C) was gone at the start "
+			    "or the end of the window: no server CPU figures");
+			(void)dbuf_adds(&b, ",\"server_cpu_s\":null,"
+			    "\"server_cpu_pct\":null,\"server_cpu_s_each\":null");
+		} else {
+			(void)dbuf_printf(&b, ",\"server_cpu_s\":%.3f,"
+			    "\"server_cpu_pct\":%.1f,\"server_cpu_s_each\":[",
+			    srv, wall > 0 ? 100.0 * srv / wall : 0.0);
+			for (j = 0; j < lg->lg_nserver_pids; j++)
+				(void)dbuf_printf(&b, "%s%.3f", j ? "," : "",
+				    lg->lg_cpu1_each[j] - lg->lg_cpu0_each[j]);
+			(void)dbuf_adds(&b, "]");
+		}
 	}
+	(void)dbuf_adds(&b, ",\"cores_busy_pct\":[");
+	for (j = 0; j < lg->lg_cores1.cc_n; j++) {
+		busy = lg->lg_cores1.cc_busy[j] - lg->lg_cores0.cc_busy[j];
+		total = lg->lg_cores1.cc_total[j] - lg->lg_cores0.cc_total[j];
+		(void)dbuf_printf(&b, "%s%.1f", j ? "," : "",
+		    total > 0 ? 100.0 * (double)busy / (double)total : 0.0);
+	}
+	(void)dbuf_adds(&b, "]");
 	(void)dbuf_printf(&b, ",\"errors\":%llu,\"error_detail\":{",
 	    (unsigned long long)errors);
 	for (i = 0; i < ERR_MAX; i++)

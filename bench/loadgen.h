@@ -82,6 +82,14 @@ struct hist {
 	uint64_t	 h_bucket[HIST_BUCKETS];
 };
 
+/* Busy and total ticks of every CPU, from /proc/stat (cpu.c). */
+#define CPU_CORES_MAX		64
+struct cpu_cores {
+	unsigned		 cc_n;
+	unsigned long long	 cc_busy[CPU_CORES_MAX];
+	unsigned long long	 cc_total[CPU_CORES_MAX];
+};
+
 struct loadgen;
 struct client;
 
@@ -168,6 +176,8 @@ struct loadgen {
 	double		 lg_cpu1_server;
 	double		*lg_cpu0_each;	/* per server pid, with descendants */
 	double		*lg_cpu1_each;
+	struct cpu_cores lg_cores0;	/* the whole machine, to see noise */
+	struct cpu_cores lg_cores1;
 
 	void		*lg_scen_data;
 	int		 lg_scen_done;	/* the scenario reached its bound */
@@ -238,6 +248,7 @@ double		 hist_mean(const struct hist *);
 /* cpu.c */
 double		 cpu_self(void);
 double		 cpu_tree(const pid_t *, size_t);
+void		 cpu_cores_read(struct cpu_cores *);
 int		 cpu_raise_nofile(unsigned);
 
 /* echo.c */

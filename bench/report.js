@@ -34,6 +34,14 @@ function split(r) {
   return '';
 }
 
+// CPU time others used on the server's and on the load generator's core.
+function others(r, m) {
+  const busy = r.cores_busy_pct || [];
+  const sc = Number(m.server_cpu), lc = Number(m.load_cpu);
+  if (busy.length <= Math.max(sc, lc) || sc === lc) return [NaN, NaN];
+  return [Math.max(0, busy[sc] - r.server_cpu_pct), Math.max(0, busy[lc] - r.client_cpu_pct)];
+}
+
 function meta(args) {
   const m = { meta: true };
   for (const a of args) {
@@ -48,7 +56,8 @@ function line(run) {
   process.stdout.write(`run ${run} ${r.server}: ${fmt(r.msgs_per_s)} msgs/s, ` +
     `rtt p50 ${fmt(r.rtt_p50_us)} us p99 ${fmt(r.rtt_p99_us)} us max ${fmt(r.rtt_max_us)} us, ` +
     `server ${fmt(r.server_cpu_s_per_100k_msgs, 2)} CPU s/100k msgs (${fmt(r.server_cpu_pct)}% of a core), ` +
-    `loadgen ${fmt(r.client_cpu_pct)}%, errors ${r.errors}\n`);
+    `loadgen ${fmt(r.client_cpu_pct)}%, cores busy ${(r.cores_busy_pct || []).map((x) => fmt(x)).join('/')}%, ` +
+    `errors ${r.errors}\n`);
 }
 
 function table(file) {
@@ -57,11 +66,15 @@ function table(file) {
   const results = rows.filter((r) => !r.meta);
   const servers = [...new Set(results.map((r) => r.server))];
   const med = {};
+  // A run with errors (a crash, busy answers) measured something else:
+  // the medians use the clean runs when there are any.
   for (const s of servers) {
-    const rs = results.filter((r) => r.server === s);
+    const all = results.filter((r) => r.server === s);
+    const clean = all.filter((r) => r.errors === 0 && r.complete);
+    const rs = clean.length > 0 ? clean : all;
     const pick = (k) => median(rs.map((r) => r[k]));
     med[s] = {
-      runs: rs.length,
+      runs: `${clean.length}/${all.length}`,
       msgs_per_s: pick('msgs_per_s'),
       p50: pick('rtt_p50_us'),
       p99: pick('rtt_p99_us'),
@@ -69,31 +82,37 @@ function table(file) {
       cpu100k: pick('server_cpu_s_per_100k_msgs'),
       srvpct: pick('server_cpu_pct'),
       cli: pick('client_cpu_pct'),
-      errors: rs.reduce((n, r) => n + (r.errors || 0), 0),
+      other0: median(rs.map((r) => others(r, m)[0])),
+      other1: median(rs.map((r) => others(r, m)[1])),
+      errors: all.reduce((n, r) => n + (r.errors || 0), 0),
     };
   }
   const ref = med[REF];
   const o = [];
   o.push(`Echo: ${m.conns} connections, closed loop, ${m.msg_size}-byte text messages, ` +
-    `${m.duration} s measured after ${m.warmup} s warmup, ${m.runs} runs per server, medians. ` +
+    `${m.duration} s measured after ${m.warmup} s warmup, ${m.runs} runs per server, ` +
+    'medians of the runs without errors ("clean"; errors are summed over all runs). ' +
     `Server on CPU ${m.server_cpu}, load generator on CPU ${m.load_cpu}.`);
   o.push('');
-  o.push('| server | msgs/s | vs node-ws | RTT p50 µs | RTT p99 µs | RTT max µs | server CPU s per 100k msgs | vs node-ws | server CPU % | loadgen CPU % | errors |');
-  o.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  o.push('| server | clean runs | msgs/s | vs node-ws | RTT p50 µs | RTT p99 µs | RTT max µs | server CPU s per 100k msgs | vs node-ws | server CPU % | loadgen CPU % | others on the server / loadgen CPU % | errors |');
+  o.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const s of servers) {
     const x = med[s];
-    o.push(`| ${s} | ${fmt(x.msgs_per_s)} | ${ref ? ratio(x.msgs_per_s, ref.msgs_per_s) : '–'} | ` +
+    o.push(`| ${s} | ${x.runs} | ${fmt(x.msgs_per_s)} | ${ref ? ratio(x.msgs_per_s, ref.msgs_per_s) : '–'} | ` +
       `${fmt(x.p50)} | ${fmt(x.p99)} | ${fmt(x.max)} | ${fmt(x.cpu100k, 2)} | ` +
-      `${ref ? ratio(x.cpu100k, ref.cpu100k) : '–'} | ${fmt(x.srvpct)} | ${fmt(x.cli)} | ${x.errors} |`);
+      `${ref ? ratio(x.cpu100k, ref.cpu100k) : '–'} | ${fmt(x.srvpct)} | ${fmt(x.cli)} | ` +
+      `${fmt(x.other0)} / ${fmt(x.other1)} | ${x.errors} |`);
   }
   o.push('');
   o.push('Every run, in the order run:');
   o.push('');
-  o.push('| # | server | msgs/s | RTT p50 µs | RTT p99 µs | RTT max µs | CPU s per 100k msgs | of which | errors |');
-  o.push('|--:|---|--:|--:|--:|--:|--:|---|--:|');
+  o.push('| # | server | msgs/s | RTT p50 µs | RTT p99 µs | RTT max µs | CPU s per 100k msgs | of which | server CPU % | others on the server / loadgen CPU % | errors |');
+  o.push('|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|');
   results.forEach((r, i) => {
+    const [o0, o1] = others(r, m);
     o.push(`| ${i + 1} | ${r.server} | ${fmt(r.msgs_per_s)} | ${fmt(r.rtt_p50_us)} | ${fmt(r.rtt_p99_us)} | ` +
-      `${fmt(r.rtt_max_us)} | ${fmt(r.server_cpu_s_per_100k_msgs, 2)} | ${split(r)} | ${r.errors} |`);
+      `${fmt(r.rtt_max_us)} | ${fmt(r.server_cpu_s_per_100k_msgs, 2)} | ${split(r)} | ${fmt(r.server_cpu_pct)} | ` +
+      `${fmt(o0)} / ${fmt(o1)} | ${r.errors} |`);
   });
   o.push('');
   o.push(`Versions: wsrouter ${m.wsrouter_version} (git ${m.wsrouter_rev}, CFLAGS ${m.cflags}), ` +
