@@ -28,7 +28,7 @@ endpoint /ws {
 	};
 }
 
-h.stackTest('a paused reader holds the handler back; every frame arrives after', stack(), async (s) => {
+h.stackTest('a paused reader holds the handler back; every frame arrives after', stack(), async (s, t) => {
 	const c = await s.connect('/ws');
 	assert.deepStrictEqual(await c.request({ type: 'echo' }), { type: 'echo' });
 	const other = await s.connect('/ws');
@@ -54,6 +54,7 @@ h.stackTest('a paused reader holds the handler back; every frame arrives after',
 			assert.ok(Date.now() - t0 < 1000, `echo took ${Date.now() - t0} ms during the flood`);
 		}
 	}
+	t.diagnostic(`router RSS grew by ${((peak - base) / MB).toFixed(1)} MB during the pause`);
 	assert.ok(peak - base < 64 * MB,
 	    `router RSS grew by ${((peak - base) / MB).toFixed(1)} MB while the client was paused`);
 	assert.ok(s.routerAlive());
@@ -79,6 +80,7 @@ h.stackTest('a paused reader holds the handler back; every frame arrives after',
 	assert.strictEqual(seqs.length, n);
 	for (let i = 0; i < n; i++)
 		assert.strictEqual(seqs[i], i, `frame ${i} has seq ${seqs[i]}`);
+	t.diagnostic(`${after} of ${n} frames were written after the resume`);
 	// Most of the stream was written after the client resumed: the
 	// handler had been blocked, not buffered into the router.
 	assert.ok(after >= n / 2, `only ${after} of ${n} frames were written after the resume`);
@@ -88,7 +90,7 @@ h.stackTest('a paused reader holds the handler back; every frame arrives after',
 	assert.strictEqual(c.closeInfo, null);
 });
 
-h.stackTest('pushes to a client that never reads close it with 1008',
+h.stackTest('pushes to a client that never reads stay bounded by send_queue_max',
     stack({ send_queue_max: '2m' }), async (s) => {
 	const c = await s.connectId('/ws');
 	const pid = s.router.pid;
@@ -96,30 +98,76 @@ h.stackTest('pushes to a client that never reads close it with 1008',
 	c.ws._socket.pause();
 	const body = Buffer.alloc(65536, 0x61);
 	let accepted = 0;
-	let gone = 0;
+	let refused = null;
 	let peak = base;
-	for (let i = 0; i < 400; i++) {
+	for (let i = 0; i < 400 && refused === null; i++) {
 		const r = await s.api('POST', `/@connections/${c.id}`, body,
 		    { 'Content-Type': 'text/plain' });
-		if (r.status === 410) {
-			gone++;
-			break;
-		}
-		assert.ok(r.status >= 200 && r.status < 300, `push ${i}: status ${r.status}`);
-		accepted++;
+		if (r.status >= 200 && r.status < 300)
+			accepted++;
+		else
+			refused = r.status;
 		if (i % 20 === 0)
 			peak = Math.max(peak, h.rssKb(pid));
 	}
-	assert.strictEqual(gone, 1, `all ${accepted} pushes of 64 KiB were accepted`);
+	assert.notStrictEqual(refused, null, `all ${accepted} pushes of 64 KiB were accepted`);
 	assert.ok(peak - base < 64 * MB, `router RSS grew by ${(peak - base) / MB} MB`);
-	const d = await s.waitDisconnect(c.id, 5000);
+	if (refused === 429) {
+		// Refused, not queued: the queue stays under the cap.
+		const info = (await s.api('GET', `/@connections/${c.id}`)).json();
+		assert.ok(info.queuedBytes <= 2 * 1024 * 1024, `queuedBytes ${info.queuedBytes}`);
+	} else {
+		// Or closed, as the contract's close code 1008 says.
+		assert.strictEqual(refused, 410, `push refused with ${refused}`);
+		const d = await s.waitDisconnect(c.id, 5000);
+		assert.strictEqual(d[0].code, 1008);
+	}
+	// Reading again, the client gets every accepted frame, in full.
+	c.ws._socket.resume();
+	let got = 0;
+	while (got < accepted) {
+		const f = await c.next(10000);
+		assert.strictEqual(f.data.length, body.length);
+		got++;
+	}
+	if (refused === 429) {
+		await c.noFrame(200);
+		assert.strictEqual((await c.request({ type: 'echo', ok: 1 })).ok, 1);
+	}
+	assert.strictEqual(h.metricSum(await s.metrics(), 'wsrouter_queue_drops_total'), 0);
+});
+
+h.stackTest('channel publishes to a member that never reads close it with 1008',
+    stack({ send_queue_max: '2m' }), async (s) => {
+	const c = await s.connectId('/ws');
+	const other = await s.connectId('/ws');
+	assert.strictEqual((await c.request({ type: 'join', channel: 'news' })).type, 'joined');
+	const pid = s.router.pid;
+	const base = h.rssKb(pid);
+	c.ws._socket.pause();
+	const body = Buffer.alloc(65536, 0x62);
+	let peak = base;
+	let closed = false;
+	for (let i = 0; i < 400 && !closed; i++) {
+		const r = await s.api('POST', '/@channels/news', body, { 'Content-Type': 'text/plain' });
+		assert.ok(r.status >= 200 && r.status < 300, `publish ${i}: ${r.status}`);
+		if (i % 10 === 0) {
+			peak = Math.max(peak, h.rssKb(pid));
+			closed = s.disconnects().some((d) => d.id === c.id);
+		}
+	}
+	// The close frame cannot reach a client that does not read; the
+	// connection must still end, and DISCONNECT must say why.
+	const d = await s.waitDisconnect(c.id, 12000);
 	assert.strictEqual(d.length, 1);
-	assert.strictEqual(d[0].code, 1008);
+	assert.strictEqual(d[0].code, 1008, `DISCONNECT ${d[0].line}`);
+	assert.ok(peak - base < 64 * MB, `router RSS grew by ${(peak - base) / MB} MB`);
+	assert.strictEqual((await s.api('GET', `/@connections/${c.id}`)).status, 410);
 	c.ws._socket.resume();
 	const cl = await c.closed(10000);
 	assert.ok(cl.code === 1008 || cl.code === 1006, `client saw close ${cl.code}`);
-	assert.ok(await s.healthy());
+	// Everyone else is fine.
+	assert.strictEqual((await other.request({ type: 'echo', ok: 2 })).ok, 2);
 	const m = await s.metrics();
-	assert.ok(h.metricSum(m, 'wsrouter_queue_drops_total') !== undefined,
-	    'no wsrouter_queue_drops_total');
+	assert.ok(h.metricSum(m, 'wsrouter_errors_total', { kind: 'queue_overflow' }) >= 1);
 });

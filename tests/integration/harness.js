@@ -64,6 +64,14 @@ function nowUs() {
 	return (performance.timeOrigin + performance.now()) * 1000;
 }
 
+// promise's value, or value after ms (the timer does not outlive it).
+function within(promise, ms, value = null) {
+	let t;
+	return Promise.race([promise, new Promise((resolve) => {
+		t = setTimeout(() => resolve(value), ms);
+	})]).finally(() => clearTimeout(t));
+}
+
 function scaled(ms) {
 	return Math.round(ms * TIME_SCALE);
 }
@@ -385,16 +393,22 @@ class Stack {
 		return path.join(this.dir, `${name}.sock`);
 	}
 
-	// A pool block for the named socket; extra is more directive lines.
+	/*
+	 * A pool block for the named socket; extra is more directive lines,
+	 * which replace the defaults of the same keys.
+	 */
 	poolConf(name, extra = '', sockName = name) {
-		return `pool ${name} {\n` +
-		    `\taddress unix:${this.sock(sockName)}\n` +
-		    `\tconnect_timeout 1s\n` +
-		    `\tfirst_byte_timeout 10s\n` +
-		    `\tidle_timeout 10s\n` +
-		    `\tparam WS_TEST_LOG ${this.disconnectLog}\n` +
-		    extra.split('\n').map((l) => l.trim()).filter(Boolean)
-			.map((l) => `\t${l}\n`).join('') +
+		const lines = extra.split('\n').map((l) => l.trim()).filter(Boolean);
+		const given = new Set(lines.map((l) => l.split(/\s+/)[0]));
+		const defaults = [
+			['connect_timeout', '1s'],
+			['first_byte_timeout', '10s'],
+			['idle_timeout', '10s'],
+		].filter(([k]) => !given.has(k)).map(([k, v]) => `${k} ${v}`);
+		if (!given.has('address'))
+			defaults.unshift(`address unix:${this.sock(sockName)}`);
+		defaults.push(`param WS_TEST_LOG ${this.disconnectLog}`);
+		return `pool ${name} {\n` + defaults.concat(lines).map((l) => `\t${l}\n`).join('') +
 		    '}\n';
 	}
 
@@ -476,32 +490,40 @@ class Stack {
 		return pool;
 	}
 
+	/*
+	 * A php-fpm pool on DIR/NAME.sock. p.conf: a php-fpm config of one's
+	 * own, which takes its listen path from ${WSH_PHP_LISTEN}; else one
+	 * is generated.
+	 */
 	async startPhpPool(name, p = {}) {
 		const sock = this.sock(name);
-		const conf = path.join(this.dir, `php-${name}.conf`);
+		const conf = p.conf || path.join(this.dir, `php-${name}.conf`);
 		const log = path.join(this.dir, `pool-${name}.log`);
-		fs.writeFileSync(conf, [
-			'[global]',
-			`error_log = ${log}`,
-			`pid = ${path.join(this.dir, `php-${name}.pid`)}`,
-			'daemonize = no',
-			'log_level = notice',
-			`[${name}]`,
-			`listen = ${sock}`,
-			'listen.mode = 0600',
-			'pm = static',
-			`pm.max_children = ${p.workers || 2}`,
-			'catch_workers_output = yes',
-			'clear_env = no',
-			'php_admin_value[output_buffering] = 0',
-			'php_admin_value[implicit_flush] = 1',
-			'',
-		].join('\n'));
+		if (!p.conf) {
+			fs.writeFileSync(conf, [
+				'[global]',
+				`error_log = ${log}`,
+				'daemonize = no',
+				'log_level = notice',
+				`[${name}]`,
+				`listen = ${sock}`,
+				'listen.mode = 0600',
+				'pm = static',
+				`pm.max_children = ${p.workers || 2}`,
+				'catch_workers_output = yes',
+				'clear_env = no',
+				'php_admin_value[output_buffering] = 0',
+				'',
+			].join('\n'));
+		}
 		const args = ['-F', '-y', conf];
 		if (process.getuid && process.getuid() === 0)
 			args.unshift('-R');
-		const fd = this.logFd(`pool-${name}.out`);
-		const c = child_process.spawn(paths.phpFpm, args, { stdio: ['ignore', fd, fd] });
+		const fd = this.logFd(`pool-${name}.log`);
+		const c = child_process.spawn(paths.phpFpm, args, {
+			stdio: ['ignore', fd, fd],
+			env: Object.assign({}, process.env, { WSH_PHP_LISTEN: sock }),
+		});
 		fs.closeSync(fd);
 		c.on('error', () => {});
 		this.children.push(c);
@@ -560,8 +582,7 @@ class Stack {
 	async stopRouter(sig = 'SIGTERM', timeout = 10000) {
 		this.routerStoppedByTest = true;
 		signal(this.router.pid, sig);
-		const exit = await Promise.race([this.routerExited,
-		    sleep(scaled(timeout)).then(() => null)]);
+		const exit = await within(this.routerExited, scaled(timeout));
 		if (exit === null)
 			throw new Error(`the router did not exit within ${scaled(timeout)} ms of ${sig}`);
 		return exit;
@@ -726,12 +747,11 @@ class Stack {
 				    `${JSON.stringify(this.routerExit)}`);
 			} else if (this.routerExit === null) {
 				signal(this.router.pid, 'SIGTERM');
-				const exit = await Promise.race([this.routerExited,
-				    sleep(scaled(10000)).then(() => null)]);
+				const exit = await within(this.routerExited, scaled(10000));
 				if (exit === null) {
 					signal(this.router.pid, 'SIGKILL');
 					problem = new Error('the router did not exit within 10 s of SIGTERM');
-					await Promise.race([this.routerExited, sleep(2000)]);
+					await within(this.routerExited, 2000);
 				} else if (exit.code !== 0) {
 					problem = new Error(`the router exited with ${JSON.stringify(exit)} ` +
 					    'after SIGTERM');
@@ -758,10 +778,14 @@ class Stack {
 			await sleep(25);
 		for (const pid of pids.filter(processAlive))
 			signal(pid, 'SIGKILL');
+		return problem;
+	}
+
+	// Remove the temporary directory (after stop()).
+	cleanup() {
 		if (!process.env.WSR_KEEP_TMP)
 			fs.rmSync(this.dir, { recursive: true, force: true });
 		live.delete(this);
-		return problem;
 	}
 
 	// Print the logs, for a failed test.
@@ -809,14 +833,15 @@ function stackTest(name, opts, fn) {
 			failure = e;
 		}
 		const problem = await s.stop().catch((e) => e);
-		if (failure) {
+		if (failure)
 			s.dump(String(failure && failure.message).split('\n')[0]);
-			throw failure;
-		}
-		if (problem) {
+		else if (problem)
 			s.dump(problem.message);
+		s.cleanup();
+		if (failure)
+			throw failure;
+		if (problem)
 			throw problem;
-		}
 	});
 }
 

@@ -139,30 +139,38 @@ class Stack:
         return os.path.join(self.dir, name + ".sock")
 
     def pool_conf(self, name, extra="", sock_name=None):
-        lines = [f"pool {name} {{",
-                 f"\taddress unix:{self.sock(sock_name or name)}",
-                 "\tconnect_timeout 1s",
-                 "\tfirst_byte_timeout 10s",
-                 "\tidle_timeout 10s",
-                 f"\tparam WS_TEST_LOG {self.disconnect_log}"]
-        lines += ["\t" + x.strip() for x in extra.split("\n") if x.strip()]
-        return "\n".join(lines) + "\n}\n"
+        """A pool block; extra lines replace the defaults of their keys."""
+        lines = [x.strip() for x in extra.split("\n") if x.strip()]
+        given = {x.split()[0] for x in lines}
+        out = []
+        if "address" not in given:
+            out.append(f"address unix:{self.sock(sock_name or name)}")
+        for k, v in (("connect_timeout", "1s"), ("first_byte_timeout", "10s"),
+                     ("idle_timeout", "10s")):
+            if k not in given:
+                out.append(f"{k} {v}")
+        out.append(f"param WS_TEST_LOG {self.disconnect_log}")
+        out += lines
+        return f"pool {name} {{\n" + "".join(f"\t{x}\n" for x in out) + "}\n"
 
     async def __aenter__(self):
         try:
             await self.start()
         except BaseException:
-            self.dump("start failed")
             await self.stop()
+            self.dump("start failed")
+            self.cleanup()
             raise
         return self
 
     async def __aexit__(self, typ, exc, tb):
+        problem = await self.stop()
         if exc is not None:
             self.dump(str(exc).split("\n")[0])
-        problem = await self.stop()
-        if exc is None and problem:
+        elif problem:
             self.dump(problem)
+        self.cleanup()
+        if exc is None and problem:
             raise AssertionError(problem)
         return False
 
@@ -315,9 +323,12 @@ class Stack:
                 c.wait(timeout=2)
             except Exception:
                 pass
+        return problem
+
+    def cleanup(self):
+        """Remove the temporary directory (after stop())."""
         if not os.environ.get("WSR_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
-        return problem
 
     def dump(self, why):
         out = [f"### {why}; router log:"]

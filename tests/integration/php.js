@@ -5,11 +5,13 @@
 const h = require('./harness');
 const path = require('node:path');
 const script = path.join(h.paths.top_srcdir, 'handlers', 'examples', 'echo.php');
-h.requireTools(['ws', 'php-fpm', 'wsrouter', script]);
+const fpmConf = path.join(h.paths.top_srcdir, 'handlers', 'examples', 'php-fpm-echo.conf');
+h.requireTools(['ws', 'php-fpm', 'wsrouter', script, fpmConf]);
 const assert = require('node:assert');
 
+// The php-fpm config shipped next to echo.php, as its comment says to run it.
 const stack = {
-	phpPools: { php: { workers: 3 } },
+	phpPools: { php: { conf: fpmConf } },
 	config: (s) => s.poolConf('php', `param SCRIPT_FILENAME ${script}`) + `
 endpoint /php {
 	route $connect php
