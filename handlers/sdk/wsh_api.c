@@ -14,8 +14,8 @@
 
 struct wsh_api {
 	CURL		*api_curl;
-	char		*api_spec;	/* as given: unix:/p or http://h:p */
-	char		*api_base;	/* http://host:port, no trailing / */
+	char		*api_spec;	/* as given */
+	char		*api_base;	/* http://host:port, no / */
 	char		*api_unix;	/* or a unix socket path */
 	long		 api_timeout_ms;
 	char		 api_error[CURL_ERROR_SIZE];

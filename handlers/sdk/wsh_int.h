@@ -33,7 +33,7 @@ struct wsh_worker {
 	pthread_t		 w_tid;
 	enum wsh_worker_state	 w_state;
 	FCGX_Request		 w_req;
-	struct wsh_api		*w_api;		/* for wsh_api_from_event() */
+	struct wsh_api		*w_api;		/* reused */
 };
 
 struct wsh_server {
@@ -54,7 +54,7 @@ struct wsh_event {
 	struct wsh_worker	*ev_worker;	/* NULL in CGI mode */
 	FCGX_Request		*ev_req;	/* NULL in CGI mode */
 	char			**ev_envp;
-	int			 ev_fd;		/* to poll for a hangup */
+	int			 ev_fd;		/* polled: hangup */
 
 	enum wsh_event_type	 ev_type;
 	const char		*ev_name;
@@ -81,7 +81,7 @@ struct wsh_event {
 	int			 ev_rejected;
 	int			 ev_dead;		/* a write failed */
 
-	struct wsh_api		*ev_api;	/* CGI mode's API client */
+	struct wsh_api		*ev_api;	/* CGI mode's client */
 
 	/* Strings handed out by accessors, freed with the event. */
 	char			**ev_owned;

@@ -206,26 +206,27 @@ wsh_listen(const char *addr, int mode, int backlog, char **unlink_path)
 int
 wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 {
-	struct wsh_server	 srv;
+	struct wsh_server	*srv;
 	struct sigaction	 sa;
 	sigset_t		 set, old;
 	struct timespec		 tick = { 0, 250 * 1000 * 1000 };
 	char			*unlink_path = NULL;
 	int			 i, sig, rv = -1, started = 0;
 
-	memset(&srv, 0, sizeof srv);
-	srv.srv_fn = fn;
-	srv.srv_arg = arg;
-	srv.srv_fd = -1;
-	srv.srv_threads = cfg->threads > 0 ? cfg->threads :
+	/* On the heap: workers still running at exit keep pointing here. */
+	srv = xcalloc(1, sizeof *srv);
+	srv->srv_fn = fn;
+	srv->srv_arg = arg;
+	srv->srv_fd = -1;
+	srv->srv_threads = cfg->threads > 0 ? cfg->threads :
 	    (int)wsh_env_long("WSH_THREADS", 1, WSH_THREADS_MAX,
 	    WSH_THREADS_DEFAULT);
-	srv.srv_max_payload = cfg->max_payload > 0 ? cfg->max_payload :
+	srv->srv_max_payload = cfg->max_payload > 0 ? cfg->max_payload :
 	    (size_t)wsh_env_long("WSH_MAX_PAYLOAD", 1, LONG_MAX,
 	    WSH_PAYLOAD_DEFAULT);
-	srv.srv_grace_ms = cfg->grace_ms > 0 ? cfg->grace_ms :
+	srv->srv_grace_ms = cfg->grace_ms > 0 ? cfg->grace_ms :
 	    (int)wsh_env_long("WSH_GRACE_MS", 1, INT_MAX, WSH_GRACE_DEFAULT);
-	pthread_mutex_init(&srv.srv_lock, NULL);
+	pthread_mutex_init(&srv->srv_lock, NULL);
 
 	/* Writes to a vanished peer fail with EPIPE instead of killing us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -241,20 +242,20 @@ wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 	}
 
 	if (cfg->listen != NULL) {
-		srv.srv_fd = wsh_listen(cfg->listen, cfg->socket_mode,
+		srv->srv_fd = wsh_listen(cfg->listen, cfg->socket_mode,
 		    cfg->backlog > 0 ? cfg->backlog : WSH_BACKLOG_DEFAULT,
 		    &unlink_path);
-		if (srv.srv_fd == -1)
+		if (srv->srv_fd == -1)
 			goto out;
 	} else if (FCGX_IsCGI()) {
-		rv = wsh_cgi_once(&srv);
+		rv = wsh_cgi_once(srv);
 		goto out;
 	} else
-		srv.srv_fd = 0;
+		srv->srv_fd = 0;
 
 	/*
 	 * The workers inherit a mask that blocks the stop signals, which the
-	 * main thread takes with sigtimedwait(); they keep SIGUSR1, which
+	 * main thread takes with sigtimedwait(); they unblock SIGUSR1, which
 	 * interrupts their accept(2) when we stop.
 	 */
 	sigemptyset(&set);
@@ -263,54 +264,61 @@ wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 
-	srv.srv_workers = xcalloc(srv.srv_threads, sizeof *srv.srv_workers);
-	for (i = 0; i < srv.srv_threads; i++) {
-		srv.srv_workers[i].w_srv = &srv;
-		if (pthread_create(&srv.srv_workers[i].w_tid, NULL,
-		    wsh_worker_main, &srv.srv_workers[i]) != 0) {
+	srv->srv_workers = xcalloc(srv->srv_threads,
+	    sizeof *srv->srv_workers);
+	for (i = 0; i < srv->srv_threads; i++) {
+		srv->srv_workers[i].w_srv = srv;
+		if (pthread_create(&srv->srv_workers[i].w_tid, NULL,
+		    wsh_worker_main, &srv->srv_workers[i]) != 0) {
 			log_warnx("%s: pthread_create failed", __func__);
-			srv.srv_workers[i].w_state = WSH_WORKER_EXITED;
-			srv.srv_threads = i;
+			srv->srv_threads = i;
 			break;
 		}
 		started++;
 	}
-	log_info("serving with %d threads%s%s", started,
+	if (started == 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		goto out;
+	}
+	log_info("%s: serving with %d threads%s%s", __func__, started,
 	    cfg->listen != NULL ? " on " : "",
 	    cfg->listen != NULL ? cfg->listen : "");
 
-	while (started > 0) {
+	for (;;) {
 		sig = sigtimedwait(&set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGUSR1) {
-			log_info("signal %d, stopping", sig);
+			log_info("%s: signal %d, stopping", __func__, sig);
 			break;
 		}
-		pthread_mutex_lock(&srv.srv_lock);
-		i = srv.srv_nexited;
-		pthread_mutex_unlock(&srv.srv_lock);
+		pthread_mutex_lock(&srv->srv_lock);
+		i = srv->srv_nexited;
+		pthread_mutex_unlock(&srv->srv_lock);
 		if (i > 0) {
 			log_warnx("%s: a worker stopped accepting, stopping",
 			    __func__);
 			break;
 		}
 	}
-	rv = wsh_drain(&srv);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rv == 0) {
-		for (i = 0; i < srv.srv_threads; i++)
-			pthread_join(srv.srv_workers[i].w_tid, NULL);
-		free(srv.srv_workers);
-		pthread_mutex_destroy(&srv.srv_lock);
+	if (wsh_drain(srv) == -1) {
+		/* Some invocations still run: leave srv to exit(3). */
+		srv = NULL;
 	}
-	/* Else some threads still run: leave their memory to exit(3). */
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	rv = 0;
 out:
 	if (unlink_path != NULL) {
 		unlink(unlink_path);
 		free(unlink_path);
 	}
-	if (srv.srv_fd > 0)
-		close(srv.srv_fd);
+	if (srv != NULL) {
+		for (i = 0; i < started; i++)
+			pthread_join(srv->srv_workers[i].w_tid, NULL);
+		if (srv->srv_fd > 0)
+			close(srv->srv_fd);
+		pthread_mutex_destroy(&srv->srv_lock);
+		free(srv->srv_workers);
+		free(srv);
+	}
 	return (rv);
 }
 
@@ -456,7 +464,7 @@ wsh_serve(struct wsh_server *srv, struct wsh_worker *w, FCGX_Request *req,
 		log_debug("%s: %s %s: the handler failed", __func__,
 		    ev.ev_name, ev.ev_request_id);
 	wsh_finish(&ev);
-	log_debug("%s %s %s: status %d, %llu us%s", ev.ev_name,
+	log_debug("%s: %s %s %s: status %d, %llu us%s", __func__, ev.ev_name,
 	    ev.ev_connection_id, ev.ev_request_id, ev.ev_status,
 	    (unsigned long long)(mono_usec() - start),
 	    ev.ev_dead ? ", peer gone" : "");

@@ -180,7 +180,7 @@ probe_write_full(int fd, const void *p, size_t len)
 int
 main(int argc, char **argv)
 {
-	static struct probe_buf	 req, params, input;	/* reachable at exit */
+	static struct probe_buf	 req, params, input;
 	const char		*envs[PROBE_MAX_PARAMS], *eq;
 	char			*name, clen[32], buf[65536 + 256];
 	unsigned char		 h[8], begin[8] = { 0, FCGI_RESPONDER, 0 };
@@ -275,7 +275,8 @@ main(int argc, char **argv)
 			return (1);
 		}
 		len = (size_t)h[4] << 8 | h[5];
-		if (probe_read_full(fd, buf, len + h[6]) != 1 && len + h[6] > 0) {
+		if (len + h[6] > 0 &&
+		    probe_read_full(fd, buf, len + h[6]) != 1) {
 			perror("read");
 			return (1);
 		}
@@ -283,8 +284,9 @@ main(int argc, char **argv)
 			fwrite(buf, 1, len, stdout);
 			fflush(stdout);
 			if (timing != NULL) {
-				fprintf(timing, "%llu %zu\n", (unsigned long long)
-				    (probe_usec() - start) / 1000, len);
+				fprintf(timing, "%llu %zu\n",
+				    (unsigned long long)(probe_usec() - start) /
+				    1000, len);
 				fflush(timing);
 			}
 			if (close_after > 0 && ++records >= close_after) {

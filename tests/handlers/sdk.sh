@@ -14,7 +14,8 @@ ECHO=$HANDLERS/examples/echo
 STREAM=$HANDLERS/examples/stream
 TESTH=$top_builddir/tests/handlers/testhandler
 PROBE=$top_builddir/tests/handlers/fcgiprobe
-PHP_SCRIPT=$top_srcdir/handlers/examples/echo.php
+# php-fpm answers "Primary script unknown" for a path with ".." in it.
+PHP_SCRIPT=$(cd "$top_srcdir/handlers/examples" && pwd -P)/echo.php
 PHP_CONF=$top_srcdir/handlers/examples/php-fpm-echo.conf
 
 if [ -z "$SPAWN_FCGI" ] || [ -z "$CGI_FCGI" ]; then
@@ -50,14 +51,19 @@ not_ok() {
 check() {	# check DESCRIPTION COMMAND...: ok if the command succeeds
 	d=$1
 	shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
+	if "$@"; then
+		ok "$d"
+	else
+		not_ok "$d"
+		return 1
+	fi
 }
 skip() {
 	n=$((n + 1))
 	echo "ok $n # SKIP $1"
 }
-diag() {
-	sed 's/^/# /' "$@" >&2
+diag() {	# TAP diagnostics go to stdout, where the driver logs them
+	sed 's/^/# /' "$@"
 }
 now_ms() {
 	echo $(($(date +%s%N) / 1000000))
@@ -125,9 +131,9 @@ expect() {
 	if cmp -s "$f" "$f.want"; then
 		return 0
 	fi
-	echo "# got:" >&2
+	echo "# got:"
 	od -c "$f" | head -20 | diag
-	echo "# want:" >&2
+	echo "# want:"
 	od -c "$f.want" | head -20 | diag
 	return 1
 }
@@ -423,7 +429,8 @@ if [ -n "$PHP_FPM" ] && [ -x "$PHP_FPM" ]; then
 	    WS_MESSAGE_TYPE=text >"$T/out"
 	check "php-fpm: echo.php answers a text message with one TEXT event" \
 	    expect "$T/out" \
-	    'Content-Type: application/websocket-events\r\n\r\nTEXT 9\r\nhello php\r\n'
+	    'Content-Type: application/websocket-events\r\n\r\nTEXT 9\r\nhello php\r\n' ||
+	    diag "$T/php.err"
 	LEN=300 fcgi "$T/php.sock" SCRIPT_FILENAME="$PHP_SCRIPT" \
 	    WS_EVENT=MESSAGE WS_MESSAGE_TYPE=binary <"$T/bin" >"$T/out"
 	{ printf 'Content-Type: application/websocket-events\r\n\r\n'

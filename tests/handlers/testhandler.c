@@ -58,27 +58,28 @@ static int	 th_plain(struct wsh_event *, json_t *);
 static int	 th_slowfirst(struct wsh_event *, json_t *);
 static int	 th_raw(struct wsh_event *, json_t *);
 
+/* Fields and their defaults; "to" defaults to this connection. */
 static const struct th_command th_commands[] = {
 	{ "echo",	th_echo },	/* the payload back, unchanged */
-	{ "stream",	th_stream },	/* n, interval_ms, size: chunks, done */
+	{ "stream",	th_stream },	/* n 10, interval_ms 0, size 0 */
 	{ "crash",	th_crash },	/* before-crash, then _exit(1) */
-	{ "hang",	th_hang },	/* nothing, for up to 600 s */
-	{ "status",	th_status },	/* code: that status, status-body */
-	{ "close",	th_close },	/* code, reason: a CLOSE event */
-	{ "join",	th_join },	/* channel: join, then joined */
-	{ "leave",	th_leave },	/* channel: leave, then left */
-	{ "setctx",	th_setctx },	/* context: set-context, then ctx-set */
+	{ "hang",	th_hang },	/* nothing, until cancelled/600 s */
+	{ "status",	th_status },	/* code 500, then status-body */
+	{ "close",	th_close },	/* code (none), reason "" */
+	{ "join",	th_join },	/* channel, then joined */
+	{ "leave",	th_leave },	/* channel, then left */
+	{ "setctx",	th_setctx },	/* context, then ctx-set */
 	{ "whoami",	th_whoami },	/* the event's fields */
-	{ "push",	th_push },	/* to, text, binary | to, count */
+	{ "push",	th_push },	/* to, text, binary false | count */
 	{ "publish",	th_publish },	/* channel, text: published */
 	{ "info",	th_info },	/* to: GET /@connections/to */
-	{ "kick",	th_kick },	/* to, code: DELETE /@connections/to */
-	{ "binary",	th_binary },	/* size: one binary frame */
-	{ "flood",	th_flood },	/* n, size: n frames, done */
-	{ "ndjson",	th_ndjson },	/* n: application/x-ndjson lines */
+	{ "kick",	th_kick },	/* to, code 0: DELETE it */
+	{ "binary",	th_binary },	/* size 16: one binary frame */
+	{ "flood",	th_flood },	/* n 100, size 64, then done */
+	{ "ndjson",	th_ndjson },	/* n 3: x-ndjson lines */
 	{ "plain",	th_plain },	/* text/plain "plain:" + payload */
-	{ "slowfirst",	th_slowfirst },	/* delay_ms, then late */
-	{ "raw",	th_raw },	/* data | hex: raw body bytes */
+	{ "slowfirst",	th_slowfirst },	/* delay_ms 1000, late */
+	{ "raw",	th_raw },	/* data "" | hex: raw body bytes */
 };
 
 static long
@@ -159,7 +160,8 @@ th_stream(struct wsh_event *ev, json_t *msg)
 				return (-1);
 			memset(pad, 'x', padlen);
 			pad[padlen] = '\0';
-			rv = wsh_send_textf(ev, "%s,\"pad\":\"%s\"}", head, pad);
+			rv = wsh_send_textf(ev, "%s,\"pad\":\"%s\"}", head,
+			    pad);
 		} else
 			rv = wsh_send_textf(ev, "%s}", head);
 		if (rv == -1)
@@ -265,7 +267,8 @@ th_setctx(struct wsh_event *ev, json_t *msg)
 static int
 th_whoami(struct wsh_event *ev, json_t *msg)
 {
-	const char	*identity = wsh_identity(ev), *context = wsh_context(ev);
+	const char	*identity = wsh_identity(ev);
+	const char	*context = wsh_context(ev);
 	json_t		*ctx = NULL;
 
 	if (context != NULL)
@@ -292,10 +295,11 @@ th_push(struct wsh_event *ev, json_t *msg)
 	struct wsh_api	*api = wsh_api_from_event(ev);
 	const char	*to = th_str(msg, "to", wsh_connection_id(ev));
 	const char	*text = th_str(msg, "text", "");
-	long		 i, count = th_int(msg, "count", 0, TH_MAX_COUNT, 0);
+	long		 i, count;
 	char		 buf[64];
 	int		 st = -1, n;
 
+	count = th_int(msg, "count", 0, TH_MAX_COUNT, 0);
 	if (api == NULL)
 		st = -1;
 	else if (count == 0 && json_is_true(json_object_get(msg, "binary")))

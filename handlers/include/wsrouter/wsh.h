@@ -27,7 +27,7 @@
 #define WSH_THREADS_DEFAULT	16
 #define WSH_PAYLOAD_DEFAULT	(16 * 1024 * 1024)
 #define WSH_IDENTITY_MAX	1024	/* X-WS-Identity */
-#define WSH_CONTEXT_MAX		8192	/* X-WS-Context, compact JSON */
+#define WSH_CONTEXT_MAX		8192	/* X-WS-Context, compact */
 #define WSH_CHANNEL_MAX		128
 #define WSH_REASON_MAX		123	/* close reason, in bytes */
 
@@ -63,10 +63,10 @@ struct wsh_api;
  * environment can change: WSH_THREADS, WSH_MAX_PAYLOAD, WSH_GRACE_MS.
  */
 struct wsh_config {
-	const char	*listen;	/* unix:/path or host:port; NULL: fd 0 */
-	int		 socket_mode;	/* of a unix socket we bind; 0: 0600 */
+	const char	*listen;	/* unix:/p or host:port; NULL: fd 0 */
+	int		 socket_mode;	/* unix socket's; 0: 0600 */
 	int		 threads;	/* concurrent invocations; 0: 16 */
-	size_t		 max_payload;	/* STDIN cap in bytes; 0: 16 MiB */
+	size_t		 max_payload;	/* STDIN cap; 0: 16 MiB */
 	int		 grace_ms;	/* SIGTERM drain time; 0: 10000 */
 	int		 backlog;	/* listen(2) backlog; 0: 128 */
 };
@@ -139,8 +139,8 @@ struct wsh_api	*wsh_api_from_event(struct wsh_event *);
 void		 wsh_api_free(struct wsh_api *);
 void		 wsh_api_set_timeout(struct wsh_api *, long);
 const char	*wsh_api_error(const struct wsh_api *);
-int		 wsh_api_push_text(struct wsh_api *, const char *, const char *,
-		    size_t);
+int		 wsh_api_push_text(struct wsh_api *, const char *,
+		    const char *, size_t);
 int		 wsh_api_push_binary(struct wsh_api *, const char *,
 		    const void *, size_t);
 int		 wsh_api_info(struct wsh_api *, const char *, char **);
