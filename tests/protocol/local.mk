@@ -5,9 +5,11 @@
 # to tests/.
 
 TESTS += \
-	protocol/raw_frames.js
+	protocol/raw_frames.js \
+	protocol/hygiene.js
 
 EXTRA_DIST += \
 	protocol/rawws.js \
 	protocol/netns_probe.js \
-	protocol/raw_frames.js
+	protocol/raw_frames.js \
+	protocol/hygiene.js
