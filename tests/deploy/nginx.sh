@@ -43,9 +43,11 @@ site() {
 	    "$example" >"$1"
 }
 
-# conf NAME SITE: a minimal nginx.conf around SITE, all files in $tmp.
+# conf NAME SITE [MAIN]: a minimal nginx.conf around SITE, all files in
+# $tmp, with MAIN added to the main context.
 conf() {
 	cat >"$tmp/$1" <<CONF
+${3:-}
 pid $tmp/nginx.pid;
 error_log $tmp/error.log;
 worker_processes 1;
@@ -62,7 +64,9 @@ http {
 CONF
 }
 
-ngx() { "$nginx" -p "$tmp" -e "$tmp/error.log" "$@"; }
+# The environment variable NGINX means inherited sockets to nginx (and
+# makes it stay in the foreground): the test harness sets it to the path.
+ngx() { env -u NGINX "$nginx" -p "$tmp" -e "$tmp/error.log" "$@"; }
 
 site "$tmp/site.conf"
 conf nginx.conf "$tmp/site.conf"
@@ -117,8 +121,12 @@ PY
 backend_pid=$!
 at_exit "kill $backend_pid 2>/dev/null"
 
-ngx -c "$tmp/nginx.conf" >"$tmp/start.out" 2>&1
-at_exit "kill \$(cat '$tmp/nginx.pid' 2>/dev/null) 2>/dev/null; sleep 0.2"
+# In the foreground, as our child, so that we stop exactly it.
+conf run-nginx.conf "$tmp/site.conf" "daemon off;"
+env -u NGINX "$nginx" -p "$tmp" -e "$tmp/error.log" \
+    -c "$tmp/run-nginx.conf" >"$tmp/start.out" 2>&1 &
+nginx_pid=$!
+at_exit "kill $nginx_pid 2>/dev/null; wait $nginx_pid 2>/dev/null"
 
 cat >"$tmp/client.py" <<'PY'
 import asyncio, ssl, sys, websockets
