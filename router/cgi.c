@@ -48,6 +48,8 @@ static const struct cgi_content_type {
 };
 
 static int	cgi_fail(struct cgi_parser *, const char *);
+static int	cgi_buffer(struct cgi_parser *, const unsigned char *, size_t,
+		    size_t);
 static int	cgi_header_end(const struct dbuf *);
 static int	cgi_parse_headers(struct cgi_parser *);
 static int	cgi_header_line(struct cgi_parser *, char *, size_t,
@@ -67,15 +69,23 @@ static int	cgi_body_ndjson(struct cgi_parser *, const unsigned char *,
 static int	cgi_body_events(struct cgi_parser *, const unsigned char *,
 		    size_t, const struct cgi_parser_cb *, void *);
 
+/*
+ * The body buffer holds a frame, an NDJSON line (a frame and its \r) or an
+ * event line, whichever is longest; each use checks its own limit.
+ */
 void
 cgi_parser_init(struct cgi_parser *p, size_t max_frame)
 {
+	size_t	cap;
+
 	memset(p, 0, sizeof *p);
 	p->state = CGI_ST_HEADER;
 	p->max_frame = max_frame;
 	dbuf_init(&p->hdr, CGI_MAX_HEADER);
-	/* One more than a frame: an NDJSON line may end in \r. */
-	dbuf_init(&p->body, max_frame < SIZE_MAX ? max_frame + 1 : max_frame);
+	cap = max_frame < SIZE_MAX ? max_frame + 1 : max_frame;
+	if (cap < CGI_EVENT_LINE_MAX)
+		cap = CGI_EVENT_LINE_MAX;
+	dbuf_init(&p->body, cap);
 	p->headers.status = 200;
 	p->headers.mode = CGI_MODE_TEXT;
 }
@@ -95,6 +105,16 @@ cgi_fail(struct cgi_parser *p, const char *why)
 	p->state = CGI_ST_ERROR;
 	p->error = why;
 	return (-1);
+}
+
+/* Append to p->body if it then holds at most limit bytes. */
+static int
+cgi_buffer(struct cgi_parser *p, const unsigned char *in, size_t len,
+    size_t limit)
+{
+	if (p->body.len > limit || len > limit - p->body.len)
+		return (-1);
+	return (dbuf_add(&p->body, in, len));
 }
 
 /* 1 if the header buffer, which ends in \n, now ends in an empty line. */
@@ -388,8 +408,7 @@ cgi_event_line(struct cgi_parser *p, const unsigned char *line, size_t len,
 static int
 cgi_body_whole(struct cgi_parser *p, const unsigned char *in, size_t len)
 {
-	if (len > p->max_frame - p->body.len ||
-	    dbuf_add(&p->body, in, len) == -1)
+	if (cgi_buffer(p, in, len, p->max_frame) == -1)
 		return (cgi_fail(p, "frame too large"));
 	return (0);
 }
@@ -399,12 +418,14 @@ cgi_body_ndjson(struct cgi_parser *p, const unsigned char *in, size_t len,
     const struct cgi_parser_cb *cb, void *arg)
 {
 	const unsigned char	*nl;
-	size_t			 n;
+	size_t			 n, limit;
 	int			 rv;
 
+	/* A line may hold a frame and the \r before its \n. */
+	limit = p->max_frame < SIZE_MAX ? p->max_frame + 1 : p->max_frame;
 	while (len > 0) {
 		if ((nl = memchr(in, '\n', len)) == NULL) {
-			if (dbuf_add(&p->body, in, len) == -1)
+			if (cgi_buffer(p, in, len, limit) == -1)
 				return (cgi_fail(p, "frame too large"));
 			return (0);
 		}
@@ -412,7 +433,7 @@ cgi_body_ndjson(struct cgi_parser *p, const unsigned char *in, size_t len,
 		if (p->body.len == 0)
 			rv = cgi_ndjson_line(p, in, n, cb, arg);
 		else {
-			if (dbuf_add(&p->body, in, n) == -1)
+			if (cgi_buffer(p, in, n, limit) == -1)
 				return (cgi_fail(p, "frame too large"));
 			rv = cgi_ndjson_line(p, p->body.data, p->body.len,
 			    cb, arg);
@@ -439,10 +460,12 @@ cgi_body_events(struct cgi_parser *p, const unsigned char *in, size_t len,
 		case CGI_ST_EV_LINE:
 			nl = memchr(in, '\n', len);
 			n = nl != NULL ? (size_t)(nl - in) : len;
-			if (p->body.len + n > CGI_EVENT_LINE_MAX)
+			/* p->body holds at most CGI_EVENT_LINE_MAX here. */
+			if (n > CGI_EVENT_LINE_MAX - p->body.len)
 				return (cgi_fail(p, "event line too long"));
 			if (nl == NULL) {
-				if (dbuf_add(&p->body, in, len) == -1)
+				if (cgi_buffer(p, in, len,
+				    CGI_EVENT_LINE_MAX) == -1)
 					return (cgi_fail(p,
 					    "event line too long"));
 				return (0);
@@ -450,7 +473,8 @@ cgi_body_events(struct cgi_parser *p, const unsigned char *in, size_t len,
 			if (p->body.len == 0)
 				rv = cgi_event_line(p, in, n, cb, arg);
 			else {
-				if (dbuf_add(&p->body, in, n) == -1)
+				if (cgi_buffer(p, in, n,
+				    CGI_EVENT_LINE_MAX) == -1)
 					return (cgi_fail(p,
 					    "event line too long"));
 				rv = cgi_event_line(p, p->body.data,
@@ -474,7 +498,7 @@ cgi_body_events(struct cgi_parser *p, const unsigned char *in, size_t len,
 					return (-1);
 			} else {
 				n = len < p->event_left ? len : p->event_left;
-				if (dbuf_add(&p->body, in, n) == -1)
+				if (cgi_buffer(p, in, n, p->max_frame) == -1)
 					return (cgi_fail(p, "frame too large"));
 				p->event_left -= n;
 				if (p->event_left == 0) {

@@ -310,7 +310,8 @@ config_parse(const char *name, const char *text, size_t len,
 	}
 	config_finish(&cp);
 
-	qsort(cp.errs, cp.nerrs, sizeof *cp.errs, config_error_cmp);
+	if (cp.nerrs > 0)
+		qsort(cp.errs, cp.nerrs, sizeof *cp.errs, config_error_cmp);
 	for (i = 0; i < cp.nerrs; i++) {
 		dbuf_adds(errors, cp.errs[i].text);
 		free(cp.errs[i].text);
@@ -693,7 +694,8 @@ config_finish(struct config_parser *cp)
 		names[i].line = cp->ep_lines[i];
 		names[i].idx = i;
 	}
-	qsort(names, cfg->nendpoints, sizeof *names, config_name_cmp);
+	if (cfg->nendpoints > 0)
+		qsort(names, cfg->nendpoints, sizeof *names, config_name_cmp);
 	for (i = 1; i < cfg->nendpoints; i++) {
 		if (strcmp(names[i].name, names[i - 1].name) == 0)
 			config_error_at(cp, names[i].line, "endpoint",
@@ -751,7 +753,8 @@ config_resolve_routes(struct config_parser *cp)
 		names[i].line = cp->pool_lines[i];
 		names[i].idx = i;
 	}
-	qsort(names, cfg->npools, sizeof *names, config_name_cmp);
+	if (cfg->npools > 0)
+		qsort(names, cfg->npools, sizeof *names, config_name_cmp);
 	for (i = 1; i < cfg->npools; i++) {
 		if (strcmp(names[i].name, names[i - 1].name) == 0)
 			config_error_at(cp, names[i].line, "pool",
@@ -759,7 +762,9 @@ config_resolve_routes(struct config_parser *cp)
 			    names[i].name, names[i - 1].line);
 	}
 
-	qsort(cp->pend, cp->npend, sizeof *cp->pend, config_pending_cmp);
+	if (cp->npend > 0)
+		qsort(cp->pend, cp->npend, sizeof *cp->pend,
+		    config_pending_cmp);
 	for (i = 0; i < cp->npend; prev = p, i++) {
 		p = &cp->pend[i];
 		ep = cfg->endpoints[p->ep];

@@ -35,7 +35,7 @@ static int	on_frame(void *, enum cgi_frame, const unsigned char *,
 		    size_t);
 static int	run_case(const char *, size_t, const size_t *, size_t,
 		    size_t, struct run *, const char **);
-static void	check_case(const struct cgi_case *);
+static void	check_case(const struct cgi_case *, size_t);
 static void	test_header_caps(void);
 static void	test_zero_copy(void);
 static void	test_misc(void);
@@ -383,8 +383,21 @@ static const struct cgi_case cases[] = {
 	    "\xff\n\r\n", 0, 0, "H 200 E \nB \\xff\\x0a\n", NULL },
 };
 
+/* The same, with max_frame 1: smaller than an event line. */
+static const struct cgi_case small_cases[] = {
+	{ "events: max_frame 1 still takes split event lines",
+	    "Content-Type: application/websocket-events\n\nTEXT 0\r\n\r\n"
+	    "BINARY 1\r\nx\r\nCONTROL\r\n", 0, -1, "H 200 E \nT \nB x\nE\n",
+	    "empty CONTROL event" },
+	{ "NDJSON with max_frame 1",
+	    "Content-Type: application/x-ndjson\n\na\r\nb\nc\r\nde\n", 0, -1,
+	    "H 200 N \nT a\nT b\nT c\nE\n", "frame too large" },
+	{ "text with max_frame 1", "\nab", 0, -1, "H 200 T \nE\n",
+	    "frame too large" },
+};
+
 static void
-check_case(const struct cgi_case *c)
+check_case(const struct cgi_case *c, size_t max_frame)
 {
 	struct run	 r;
 	size_t		 len = c->len ? c->len : strlen(c->in), i, cut[2];
@@ -394,7 +407,7 @@ check_case(const struct cgi_case *c)
 
 	memset(&r, 0, sizeof r);
 	dbuf_init(&r.log, 1 << 16);
-	rv = run_case(c->in, len, NULL, 0, MAX_FRAME, &r, &err);
+	rv = run_case(c->in, len, NULL, 0, max_frame, &r, &err);
 	good = rv == c->rv && strcmp(dbuf_str(&r.log), c->log) == 0 &&
 	    (c->error == NULL ? err == NULL :
 	    err != NULL && strcmp(err, c->error) == 0);
@@ -407,7 +420,7 @@ check_case(const struct cgi_case *c)
 	for (i = 0; i <= len && good; i++) {
 		dbuf_reset(&r.log);
 		cut[0] = i;
-		rv = run_case(c->in, len, cut, 1, MAX_FRAME, &r, &err);
+		rv = run_case(c->in, len, cut, 1, max_frame, &r, &err);
 		good = rv == c->rv && strcmp(dbuf_str(&r.log), c->log) == 0;
 	}
 	if (!ok(good, "%s: split at every offset", c->desc))
@@ -420,7 +433,7 @@ check_case(const struct cgi_case *c)
 		dbuf_reset(&r.log);
 		cut[0] = i;
 		cut[1] = i + 1;
-		rv = run_case(c->in, len, cut, 2, MAX_FRAME, &r, &err);
+		rv = run_case(c->in, len, cut, 2, max_frame, &r, &err);
 		good = rv == c->rv && strcmp(dbuf_str(&r.log), c->log) == 0;
 	}
 	cuts = xcalloc(len + 1, sizeof *cuts);
@@ -428,7 +441,8 @@ check_case(const struct cgi_case *c)
 		cuts[i] = i;
 	if (good) {
 		dbuf_reset(&r.log);
-		rv = run_case(c->in, len, cuts, len, MAX_FRAME, &r, &err);
+		rv = run_case(c->in, len, cuts, len, max_frame,
+		    &r, &err);
 		good = rv == c->rv && strcmp(dbuf_str(&r.log), c->log) == 0;
 	}
 	if (!ok(good, "%s: byte by byte", c->desc))
@@ -598,7 +612,9 @@ main(void)
 	size_t	i;
 
 	for (i = 0; i < nitems(cases); i++)
-		check_case(&cases[i]);
+		check_case(&cases[i], MAX_FRAME);
+	for (i = 0; i < nitems(small_cases); i++)
+		check_case(&small_cases[i], 1);
 	test_header_caps();
 	test_zero_copy();
 	test_misc();

@@ -1,0 +1,68 @@
+/*
+ * fuzz_route.c: the JSON route-key scanner. The first byte picks the
+ * selection path; a found key must not depend on the output size beyond
+ * whether it fits, and whitespace around the message must not matter.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wsrouter.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static char	fuzz_type[] = "type", fuzz_a[] = "a", fuzz_b[] = "b";
+static char	fuzz_action[] = "action";
+static char	*fuzz_path_type[] = { fuzz_type };
+static char	*fuzz_path_ab[] = { fuzz_a, fuzz_b };
+static char	*fuzz_path_action[] = { fuzz_action };
+
+static const struct {
+	char	**path;
+	size_t	  npath;
+} fuzz_paths[] = {
+	{ fuzz_path_type, 1 },
+	{ fuzz_path_ab, 2 },
+	{ fuzz_path_action, 1 },
+};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char		 big[ROUTE_KEY_MAX + 1], small[8], *spaced;
+	size_t		 bl = 0, sl = 0, i;
+	int		 bf, sf, wf;
+	char		**path;
+	size_t		 npath;
+
+	if (size < 1)
+		return (0);
+	i = data[0] % (sizeof fuzz_paths / sizeof fuzz_paths[0]);
+	path = fuzz_paths[i].path;
+	npath = fuzz_paths[i].npath;
+	data++;
+	size--;
+
+	bf = route_extract(path, npath, data, size, big, sizeof big, &bl);
+	sf = route_extract(path, npath, data, size, small, sizeof small, &sl);
+	if (bf && (bl >= sizeof big || big[bl] != '\0'))
+		abort();
+	if (sf && (!bf || sl != bl || sl >= sizeof small ||
+	    memcmp(small, big, sl + 1) != 0))
+		abort();
+	if (bf && !sf && bl < sizeof small)
+		abort();
+
+	spaced = malloc(size + 4);
+	if (spaced == NULL)
+		return (0);
+	memcpy(spaced, " \n", 2);
+	if (size > 0)
+		memcpy(spaced + 2, data, size);
+	memcpy(spaced + 2 + size, "\t\r", 2);
+	wf = route_extract(path, npath, spaced, size + 4, small,
+	    sizeof small, &sl);
+	if (wf != sf)
+		abort();
+	free(spaced);
+	return (0);
+}
