@@ -465,6 +465,10 @@ conn_close(struct conn *c, int code, const char *reason)
 	if (len > CLOSE_REASON_MAX)
 		len = CLOSE_REASON_MAX;
 	c->state = CONN_CLOSING;
+	/* DISCONNECT reports our code even if the client never reads it. */
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof c->close_reason, "%.*s", (int)len,
+	    reason);
 	f = xmalloc(sizeof *f + LWS_PRE + 2 + len);
 	f->next = NULL;
 	f->kind = CGI_FRAME_CLOSE;

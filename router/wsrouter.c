@@ -360,8 +360,10 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	memset(&info, 0, sizeof info);
+	/* lws checks UTF-8 validation on the context's options. */
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-	    LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	    LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS |
+	    LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.fd_limit_per_thread = 0;
 	if ((router->ctx = lws_create_context(&info)) == NULL)
 		fatalx("cannot create the libwebsockets context");
