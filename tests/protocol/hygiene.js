@@ -324,8 +324,10 @@ stackCase('connections that close before or during a request leave the router up
 			await h.sleep(50);
 			c.destroy();
 			await h.sleep(100);
-			assert.ok(s.routerAlive(), `the router died after ${JSON.stringify(text)} ` +
-			    `to port ${port === s.apiPort ? 'api' : 'ws'}`);
+			assert.ok(s.routerAlive(), `the router died ` +
+			    `(${JSON.stringify(s.routerExit)}) after ` +
+			    `${text === null ? 'a bare connect' : JSON.stringify(text)} ` +
+			    `to the ${port === s.apiPort ? 'API' : 'WebSocket'} port`);
 		}
 	}
 	await survives(s);
