@@ -93,6 +93,12 @@ fuzz_round_trip(const uint8_t *data, size_t size)
 	    size - size / 2) == -1 || b.len < size + 2 || b.len > size + 8)
 		abort();
 	dbuf_free(&b);
+
+	dbuf_init(&b, 16);
+	if (size > 0 && (fcgi_begin_request(&b, data[0] << 8 | data[size - 1],
+	    data[0] & 1) == -1 || b.len != 16 || b.data[10] != (data[0] & 1)))
+		abort();
+	dbuf_free(&b);
 }
 
 int

@@ -10,6 +10,8 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+static void	fuzz_select(char **, size_t, const uint8_t *, size_t, int);
+
 static char	fuzz_type[] = "type", fuzz_a[] = "a", fuzz_b[] = "b";
 static char	fuzz_action[] = "action";
 static char	*fuzz_path_type[] = { fuzz_type };
@@ -24,6 +26,45 @@ static const struct {
 	{ fuzz_path_ab, 2 },
 	{ fuzz_path_action, 1 },
 };
+
+static char	fuzz_chat[] = "chat", fuzz_join[] = "join";
+static struct pool	fuzz_pool_chat, fuzz_pool_join, fuzz_pool_default;
+static struct route	fuzz_routes[] = {
+	{ fuzz_chat, &fuzz_pool_chat },
+	{ fuzz_join, &fuzz_pool_join },
+};
+
+/* route_select must agree with route_extract. */
+static void
+fuzz_select(char **path, size_t npath, const uint8_t *data, size_t size,
+    int binary)
+{
+	struct endpoint	 ep;
+	struct pool	*got, *want;
+	char		 key[ROUTE_KEY_MAX + 1], k[ROUTE_KEY_MAX + 1];
+	size_t		 kl;
+
+	memset(&ep, 0, sizeof ep);
+	ep.selection = path;
+	ep.nselection = npath;
+	ep.routes = fuzz_routes;
+	ep.nroutes = sizeof fuzz_routes / sizeof fuzz_routes[0];
+	ep.on_default = binary ? NULL : &fuzz_pool_default;
+
+	want = ep.on_default;
+	if (!binary && route_extract(path, npath, data, size, k, sizeof k,
+	    &kl) && kl == 4) {
+		if (memcmp(k, "chat", 5) == 0)
+			want = &fuzz_pool_chat;
+		else if (memcmp(k, "join", 5) == 0)
+			want = &fuzz_pool_join;
+	}
+	got = route_select(&ep, data, size, binary, key, sizeof key);
+	if (got != want || (got == ep.on_default &&
+	    strcmp(key, "$default") != 0) || (got != NULL &&
+	    got != ep.on_default && strcmp(key, k) != 0))
+		abort();
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -64,5 +105,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (wf != sf)
 		abort();
 	free(spaced);
+
+	fuzz_select(path, npath, data, size, 0);
+	fuzz_select(path, npath, data, size, 1);
 	return (0);
 }
