@@ -50,7 +50,7 @@ static void	 mgmt_free(struct mgmt_pss *);
 static void
 mgmt_free(struct mgmt_pss *pss)
 {
-	if (pss->req == NULL)
+	if (pss == NULL || pss->req == NULL)
 		return;
 	dbuf_free(&pss->req->body);
 	dbuf_free(&pss->req->resp);
@@ -233,6 +233,8 @@ mgmt_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
+		if (pss == NULL)
+			return (-1);
 		mgmt_free(pss);
 		r = pss->req = xcalloc(1, sizeof *r);
 		snprintf(r->path, sizeof r->path, "%s", (const char *)in);

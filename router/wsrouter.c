@@ -54,6 +54,7 @@ static void	 force_close(struct conn *, void *);
 static void	 drain_conn(struct conn *, void *);
 static void	 reload(void);
 static int	 load(const char *, struct config **);
+static const char *bind_host(const char *);
 
 static __dead void
 usage(void)
@@ -130,6 +131,15 @@ load(const char *path, struct config **out)
 	return (rv);
 }
 
+/* lws takes a name as an interface name: bind localhost by address. */
+static const char *
+bind_host(const char *host)
+{
+	if (host != NULL && strcmp(host, "localhost") == 0)
+		return ("127.0.0.1");
+	return (host);
+}
+
 static int
 create_vhosts(struct config *cfg)
 {
@@ -146,7 +156,7 @@ create_vhosts(struct config *cfg)
 		unlink(l->unix_path);
 	} else {
 		info.port = l->port;
-		info.iface = l->host;
+		info.iface = bind_host(l->host);
 		if (l->host != NULL && strchr(l->host, ':') == NULL)
 			info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	}
@@ -183,12 +193,12 @@ create_vhosts(struct config *cfg)
 		    l->unix_path);
 	} else {
 		info.port = l->port;
-		info.iface = l->host;
+		info.iface = bind_host(l->host);
 		if (strchr(l->host, ':') == NULL)
 			info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 		snprintf(router->api_url, sizeof router->api_url,
 		    strchr(l->host, ':') != NULL ? "http://[%s]:%d" :
-		    "http://%s:%d", l->host, l->port);
+		    "http://%s:%d", info.iface, l->port);
 	}
 	info.timeout_secs = 10;
 	if ((router->vh_api = lws_create_vhost(router->ctx, &info)) == NULL) {
