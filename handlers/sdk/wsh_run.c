@@ -5,11 +5,16 @@
  * main thread waits for SIGTERM or SIGINT, stops accepting, lets running
  * invocations finish for a grace period, and returns.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,48 +164,96 @@ wsh_sigusr1(int sig)
 }
 
 /*
- * Bind unix:/path or host:port with FCGX_OpenSocket. A unix socket gets
- * the mode (0600 by default) and its path goes to *unlink_path.
+ * Listen on unix:/path (or /path) or host:port. We bind ourselves rather
+ * than with FCGX_OpenSocket, which exits on a bind error and unlinks
+ * whatever the path names. A unix socket gets the mode (0600 by default)
+ * and its path goes to *unlink_path.
  */
 static int
 wsh_listen(const char *addr, int mode, int backlog, char **unlink_path)
 {
-	const char	*path;
-	mode_t		 old;
-	int		 fd;
+	struct sockaddr_un	 sun;
+	struct addrinfo		 hints, *res = NULL, *ai;
+	struct stat		 st;
+	const char		*path, *colon;
+	char			*host = NULL;
+	mode_t			 old;
+	int			 fd = -1, on = 1, error;
 
 	*unlink_path = NULL;
 	if (strncmp(addr, "unix:", 5) == 0 || addr[0] == '/') {
 		path = addr[0] == '/' ? addr : addr + 5;
-		if (*path == '\0' || strlen(path) >= 108 ||
-		    strchr(path, ':') != NULL) {
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		if (*path == '\0' || strlen(path) >= sizeof sun.sun_path) {
 			log_warnx("%s: bad unix socket path: %s", __func__,
 			    path);
 			return (-1);
 		}
+		memcpy(sun.sun_path, path, strlen(path));
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path);	/* a stale socket of ours */
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+			goto fail;
 		old = umask(0177);
-		fd = FCGX_OpenSocket(path, backlog);
+		error = bind(fd, (struct sockaddr *)&sun, sizeof sun);
 		umask(old);
-		if (fd == -1) {
-			log_warn("%s: %s", __func__, path);
-			return (-1);
-		}
-		if (chmod(path, (mode_t)(mode != 0 ? mode : 0600)) == -1)
-			log_warn("%s: chmod %s", __func__, path);
+		if (error == -1)
+			goto fail;
 		*unlink_path = xstrdup(path);
+		if (chmod(path, (mode_t)(mode != 0 ? mode : 0600)) == -1 ||
+		    listen(fd, backlog) == -1)
+			goto fail;
 		return (fd);
 	}
-	if (strchr(addr, ':') == NULL || addr[0] == ':' || addr[0] == '*' ||
-	    strlen(addr) >= 256) {
+
+	/* host:port, [v6]:port; the host is required. */
+	if ((colon = strrchr(addr, ':')) == NULL || colon == addr ||
+	    colon[1] == '\0' || addr[0] == '*') {
 		log_warnx("%s: listen on unix:/path or an explicit host:port, "
 		    "not %s", __func__, addr);
 		return (-1);
 	}
-	if ((fd = FCGX_OpenSocket(addr, backlog)) == -1) {
-		log_warn("%s: %s", __func__, addr);
+	if (addr[0] == '[' && colon[-1] == ']')
+		host = xstrndup(addr + 1, (size_t)(colon - addr - 2));
+	else
+		host = xstrndup(addr, (size_t)(colon - addr));
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((error = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		log_warnx("%s: %s: %s", __func__, addr, gai_strerror(error));
+		free(host);
 		return (-1);
 	}
+	free(host);
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, backlog) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		goto fail;
 	return (fd);
+fail:
+	log_warn("%s: %s", __func__, addr);
+	if (fd != -1)
+		close(fd);
+	if (*unlink_path != NULL) {
+		unlink(*unlink_path);
+		free(*unlink_path);
+		*unlink_path = NULL;
+	}
+	return (-1);
 }
 
 int
@@ -383,7 +436,7 @@ wsh_worker_main(void *arg)
 	struct wsh_server	*srv = w->w_srv;
 	struct timespec		 backoff = { 0, 10 * 1000 * 1000 };
 	sigset_t		 set;
-	int			 rc, stopping;
+	int			 rc, stopping, on = 1;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -415,6 +468,9 @@ wsh_worker_main(void *arg)
 			continue;
 		}
 		backoff.tv_nsec = 10 * 1000 * 1000;
+		/* Small flushed frames must not wait for Nagle (TCP only). */
+		setsockopt(w->w_req.ipcFd, IPPROTO_TCP, TCP_NODELAY, &on,
+		    sizeof on);
 		wsh_set_state(srv, w, WSH_WORKER_BUSY);
 		wsh_serve(srv, w, &w->w_req, w->w_req.envp, w->w_req.ipcFd);
 		FCGX_Finish_r(&w->w_req);

@@ -419,6 +419,34 @@ else
 	not_ok "standalone: -s unix:PATH serves, mode 0600, removed on SIGTERM"
 fi
 
+# -- standalone on TCP: -s 127.0.0.1:PORT --------------------------------
+port=""
+[ -n "$PYTHON3" ] && port=$("$PYTHON3" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+if [ -n "$port" ]; then
+	"$ECHO" -s "127.0.0.1:$port" -t 1 2>"$T/tcp.err" &
+	tcp=$!
+	PIDS="$PIDS $tcp"
+	i=0
+	while ! grep -q serving "$T/tcp.err" && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	printf 'over tcp' | env -i REQUEST_METHOD=POST CONTENT_LENGTH=8 \
+	    WS_EVENT=MESSAGE "$CGI_FCGI" -bind -connect "127.0.0.1:$port" \
+	    >"$T/out"
+	check "standalone: -s 127.0.0.1:PORT serves over TCP" \
+	    expect "$T/out" "${HDR}TEXT 8\r\nover tcp\r\n"
+	"$ECHO" -s "127.0.0.1:$port" 2>"$T/tcp2.err"
+	check "standalone: a port in use is an error, not a crash" \
+	    sh -c "test $? -eq 1 && grep -q 'Address already in use' '$T/tcp2.err'"
+else
+	skip "standalone TCP: python3 not found"
+	skip "standalone TCP: python3 not found"
+fi
+
 # -- the PHP example under php-fpm ----------------------------------------
 if [ -n "$PHP_FPM" ] && [ -x "$PHP_FPM" ]; then
 	WSH_PHP_LISTEN="$T/php.sock" "$PHP_FPM" -F -R -y "$PHP_CONF" \
