@@ -180,11 +180,14 @@ wsr_api() {
 	fi
 }
 
-# wsr_alive PID: the process exists and is not a zombie.
+# wsr_alive PID: our child process PID runs (not a zombie, and its pid
+# not reused by someone else's process since we reaped it).
 wsr_alive() {
 	[ -r "/proc/$1/stat" ] || return 1
-	_state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$_state" ] && [ "$_state" != Z ] && [ "$_state" != X ]
+	# pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	_stat=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	set -- $_stat
+	[ "$#" -ge 2 ] && [ "$1" != Z ] && [ "$1" != X ] && [ "$2" = "$$" ]
 }
 
 # wsr_stop_router [SIGNAL]: signal the router and wait at most 10 s. Sets
@@ -192,7 +195,7 @@ wsr_alive() {
 wsr_stop_router() {
 	WSR_ROUTER_EXIT=
 	[ -n "$WSR_ROUTER_PID" ] || return 0
-	kill -"${1:-TERM}" "$WSR_ROUTER_PID" 2>/dev/null
+	wsr_alive "$WSR_ROUTER_PID" && kill -"${1:-TERM}" "$WSR_ROUTER_PID" 2>/dev/null
 	_n=100
 	while [ "$_n" -gt 0 ] && wsr_alive "$WSR_ROUTER_PID"; do
 		sleep 0.1
@@ -215,6 +218,7 @@ wsr_cleanup() {
 		wsr_stop_router
 	fi
 	for _p in $WSR_POOL_PIDS; do
+		wsr_alive "$_p" || continue
 		kill -CONT "$_p" 2>/dev/null
 		kill -TERM "$_p" 2>/dev/null
 	done
@@ -224,7 +228,7 @@ wsr_cleanup() {
 			sleep 0.1
 			_n=$((_n - 1))
 		done
-		kill -KILL "$_p" 2>/dev/null
+		wsr_alive "$_p" && kill -KILL "$_p" 2>/dev/null
 	done
 	if [ -n "$WSR_DIR" ] && [ -d "$WSR_DIR" ]; then
 		if [ "$_rc" -ne 0 ] || [ "$tap_failed" -ne 0 ]; then

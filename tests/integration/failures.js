@@ -101,22 +101,22 @@ h.stackTest('a stopped worker gives handler_timeout (first byte and idle)', stac
 	// Warm up, so the worker is waiting in accept.
 	assert.strictEqual((await c.request({ pool: 'slow', type: 'echo', n: 0 })).n, 0);
 
-	h.signal(pid, 'SIGSTOP');
+	await h.stopProcess(pid);
 	let t0 = Date.now();
 	await c.send({ pool: 'slow', type: 'echo', n: 1 });
 	h.assertErrorFrame(await c.json(6000), 'handler_timeout', 'slow');
 	let ms = Date.now() - t0;
 	assert.ok(ms >= 800 && ms < 4000, `first-byte timeout after ${ms} ms`);
 	await survives(s, c);
-	h.signal(pid, 'SIGCONT');
+	await h.contProcess(pid);
 	await h.sleep(300);
 
 	// A stream that stops halfway.
 	await c.send({ pool: 'slow', type: 'stream', n: 200, interval_ms: 50, size: 16 });
 	for (let i = 0; i < 2; i++)
 		assert.strictEqual((await c.jsonWhere((f) => f.type === 'chunk', 5000)).seq, i);
-	h.signal(pid, 'SIGSTOP');
 	t0 = Date.now();
+	await h.stopProcess(pid);
 	let err = null;
 	for (let i = 0; i < 50 && !err; i++) {
 		const f = await c.json(6000);
@@ -126,7 +126,7 @@ h.stackTest('a stopped worker gives handler_timeout (first byte and idle)', stac
 	h.assertErrorFrame(err, 'handler_timeout', 'slow');
 	ms = Date.now() - t0;
 	assert.ok(ms >= 700 && ms < 4000, `idle timeout after ${ms} ms`);
-	h.signal(pid, 'SIGCONT');
+	await h.contProcess(pid);
 	await survives(s, c);
 });
 
