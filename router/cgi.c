@@ -1,7 +1,4 @@
-/*
- * cgi.c: the handler's response as docs/handler-contract.md defines it: a
- * CGI header section, then a body cut into WebSocket frames by its mode.
- */
+/* cgi.c: the handler's response: CGI headers, then a body cut into frames. */
 #include "config.h"
 
 #include <string.h>

@@ -1,8 +1,4 @@
-/*
- * config.c: the configuration file (docs/configuration.md): lexing, the
- * directives and their checks, and resolving routes to pools. Errors are
- * collected, sorted by line and reported together.
- */
+/* config.c: the configuration file, as docs/configuration.md defines it. */
 #include "config.h"
 
 #include <sys/stat.h>
@@ -34,6 +30,11 @@ enum config_ctx {
 	CONFIG_ENDPOINT
 };
 
+/*
+ * Errors are collected with their line, sorted and reported together, so
+ * that checks needing the whole file (routes to pools defined later,
+ * duplicates) report in line order too.
+ */
 struct config_error {
 	size_t		 line;
 	size_t		 seq;
@@ -96,9 +97,9 @@ static void	config_error_at(struct config_parser *, size_t, const char *,
 		    const char *, ...) printflike(4, 5);
 static int	config_error_cmp(const void *, const void *);
 static struct config *config_new(const char *);
-static void	config_line(struct config_parser *, char *, size_t);
 static int	config_lex(struct config_parser *, char *, char **, int *,
 		    size_t *);
+static void	config_line(struct config_parser *, char *, size_t);
 static void	config_open_block(struct config_parser *, char **, size_t);
 static void	config_close_block(struct config_parser *);
 static void	config_directive(struct config_parser *, char **, size_t);
@@ -127,9 +128,9 @@ static int	config_resolve(struct config_parser *, const char *,
 		    const char *, int, int, struct addrinfo **);
 static int	config_unix_path(struct config_parser *, const char *,
 		    const char *);
+static int	config_loopback(const struct sockaddr *);
 static int	config_listen_addr(struct config_parser *, const char *,
 		    const char *, int, struct listen_addr *);
-static int	config_loopback(const struct sockaddr *);
 
 static void	cf_listen(struct config_parser *, const char *, char **,
 		    size_t);

@@ -1,7 +1,4 @@
-/*
- * route.c: route selection. A small validating JSON scanner (RFC 8259)
- * finds the route key in a message without building a tree.
- */
+/* route.c: route selection, with a validating JSON scanner (RFC 8259). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -39,11 +36,11 @@ static void	route_ws(struct route_scan *);
 static int	route_value(struct route_scan *, size_t);
 static int	route_object(struct route_scan *, size_t);
 static int	route_array(struct route_scan *);
-static int	route_string(struct route_scan *, struct route_sink *);
+static void	route_emit(struct route_sink *, const void *, size_t);
 static int	route_hex4(struct route_scan *, unsigned *);
+static int	route_string(struct route_scan *, struct route_sink *);
 static int	route_number(struct route_scan *);
 static int	route_literal(struct route_scan *, const char *);
-static void	route_emit(struct route_sink *, const void *, size_t);
 static int	route_cmp(const void *, const void *);
 
 static void

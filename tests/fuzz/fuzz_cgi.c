@@ -1,6 +1,8 @@
+/* fuzz_cgi.c: libFuzzer target for the handler response parser. */
 /*
- * fuzz_cgi.c: the handler response parser. The input is parsed whole and
- * again in pieces; both runs must give the same callbacks and result.
+ * The first two bytes pick max_frame and a piece size. The input is parsed
+ * whole and again in pieces; both runs must give the same callbacks and
+ * result.
  */
 #include <stdlib.h>
 #include <string.h>

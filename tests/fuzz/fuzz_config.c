@@ -1,8 +1,9 @@
+/* fuzz_config.c: libFuzzer target for the configuration parser. */
 /*
- * fuzz_config.c: the configuration parser. A parsed config must be
- * consistent: routes sorted and resolved, lookups finding every pool and
- * endpoint. Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, the
- * parser resolves numeric hosts and localhost only.
+ * A parsed config must be consistent: routes sorted and resolved, lookups
+ * finding every pool and endpoint. Built with
+ * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION, the parser resolves numeric
+ * hosts and localhost only, so no name lookups leave the machine.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
+/* fuzz_fcgi.c: libFuzzer target for FastCGI records. */
 /*
- * fuzz_fcgi.c: the FastCGI response parser on hostile bytes, fed in pieces
- * whose size the first byte picks, and the record encoder round trip.
+ * The response parser gets hostile bytes in pieces whose size the first
+ * byte picks; then the rest goes through the encoder and back.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
+/* fuzz_route.c: libFuzzer target for the route-key scanner and selection. */
 /*
- * fuzz_route.c: the JSON route-key scanner. The first byte picks the
- * selection path; a found key must not depend on the output size beyond
- * whether it fits, and whitespace around the message must not matter.
+ * The first byte picks the selection path. A found key must not depend on
+ * the output size beyond whether it fits, whitespace around the message
+ * must not matter, and route_select must agree with route_extract.
  */
 #include <stdlib.h>
 #include <string.h>

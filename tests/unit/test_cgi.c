@@ -1,13 +1,15 @@
-/*
- * test_cgi.c: the handler response parser. Each case is a response and
- * the log of callbacks it must produce; every case is run whole, split in
- * two at every offset, and byte by byte, and must give the same log.
- */
+/* test_cgi.c: the handler response parser. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "wsrouter.h"
 #include "tap.h"
+
+/*
+ * Each case is a response and the log of callbacks it must produce; every
+ * case is run whole, split in two at every offset, and byte by byte, and
+ * must give the same log.
+ */
 
 #define MAX_FRAME	64
 #define BIN(s)		s, sizeof(s) - 1	/* a literal holding NULs */

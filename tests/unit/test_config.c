@@ -667,21 +667,21 @@ test_addresses(void)
 
 	/* The longest unix path that fits sun_path, and one more. */
 	xasprintf(&longp, "pool p {\n address unix:/%0*d\n}\n",
-	    (int)sizeof(sun->sun_path) - 2, 0);
+	    (int)sizeof sun->sun_path - 2, 0);
 	cfg = parse(longp, strlen(longp), &errors);
 	ok(cfg != NULL && strlen(((const struct sockaddr_un *)
 	    &cfg->pools[0]->addrs[0].ss)->sun_path) ==
-	    sizeof(sun->sun_path) - 1, "unix path of %zu bytes fits",
-	    sizeof(sun->sun_path) - 1);
+	    sizeof sun->sun_path - 1, "unix path of %zu bytes fits",
+	    sizeof sun->sun_path - 1);
 	config_free(cfg);
 	free(longp);
 	dbuf_reset(&errors);
 	xasprintf(&longp, "pool p {\n address unix:/%0*d\n}\n",
-	    (int)sizeof(sun->sun_path) - 1, 0);
+	    (int)sizeof sun->sun_path - 1, 0);
 	cfg = parse(longp, strlen(longp), &errors);
 	ok(cfg == NULL && strstr(dbuf_str(&errors), "t.conf:2: address: unix "
 	    "socket path longer than 107 bytes") != NULL,
-	    "unix path of %zu bytes does not", sizeof(sun->sun_path));
+	    "unix path of %zu bytes does not", sizeof sun->sun_path);
 	free(longp);
 	dbuf_free(&errors);
 }
