@@ -39,6 +39,8 @@ static void	 conn_connect_params(struct conn *, struct invocation *);
 static void	 conn_set_paused(struct conn *, int);
 static int	 conn_write(struct conn *);
 static int	 refuse(struct lws *, int, const char *, const char *);
+static int	 conn_abort(struct conn *, struct lws *, enum err_kind, int,
+		     const char *);
 static const struct endpoint *upgrade_endpoint(struct lws *);
 static int	 origin_allowed(struct lws *, const struct config *);
 
@@ -55,6 +57,19 @@ refuse(struct lws *wsi, int status, const char *text, const char *extra)
 	    extra != NULL ? extra : "", text);
 	if (n > 0 && (size_t)n < sizeof buf)
 		(void)!write(lws_get_socket_fd(wsi), buf, n);
+	return (-1);
+}
+
+/* Close at once from a receive callback, for a protocol violation. */
+static int
+conn_abort(struct conn *c, struct lws *wsi, enum err_kind kind, int code,
+    const char *reason)
+{
+	metrics_error(kind);
+	c->close_code = code;
+	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+	lws_close_reason(wsi, code, (unsigned char *)c->close_reason,
+	    strlen(c->close_reason));
 	return (-1);
 }
 
@@ -715,40 +730,19 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		inv_submit(inv, NULL, 0);
 		break;
 	case LWS_CALLBACK_RECEIVE:
-		if (c != NULL && maskcheck_violated(lws_get_socket_fd(wsi))) {
-			metrics_error(ERR_PROTOCOL);
-			c->close_code = 1002;
-			snprintf(c->close_reason, sizeof c->close_reason,
-			    "unmasked client frame");
-			lws_close_reason(wsi, 1002,
-			    (unsigned char *)c->close_reason,
-			    strlen(c->close_reason));
-			return (-1);
-		}
+		if (c != NULL && maskcheck_violated(lws_get_socket_fd(wsi)))
+			return (conn_abort(c, wsi, ERR_PROTOCOL, 1002,
+			    "unmasked client frame"));
 		if (c == NULL || c->state != CONN_OPEN)
 			break;
 		remaining = lws_remaining_packet_payload(wsi);
-		if (c->rx.len + len + remaining > c->ep->max_message_size) {
-			metrics_error(ERR_MESSAGE_TOO_BIG);
-			c->close_code = 1009;
-			snprintf(c->close_reason, sizeof c->close_reason,
-			    "message too big");
-			lws_close_reason(wsi, 1009,
-			    (unsigned char *)c->close_reason,
-			    strlen(c->close_reason));
-			return (-1);
-		}
+		if (c->rx.len + len + remaining > c->ep->max_message_size)
+			return (conn_abort(c, wsi, ERR_MESSAGE_TOO_BIG, 1009,
+			    "message too big"));
 		if (c->rx.len == 0 && lws_is_first_fragment(wsi) &&
-		    lws_frame_is_binary(wsi) && !c->ep->allow_binary) {
-			metrics_error(ERR_BINARY_REFUSED);
-			c->close_code = 1003;
-			snprintf(c->close_reason, sizeof c->close_reason,
-			    "binary messages are not accepted");
-			lws_close_reason(wsi, 1003,
-			    (unsigned char *)c->close_reason,
-			    strlen(c->close_reason));
-			return (-1);
-		}
+		    lws_frame_is_binary(wsi) && !c->ep->allow_binary)
+			return (conn_abort(c, wsi, ERR_BINARY_REFUSED, 1003,
+			    "binary messages are not accepted"));
 		c->last_rx_mono = mono_usec();
 		if (c->rx.len == 0 && remaining == 0 &&
 		    lws_is_final_fragment(wsi)) {
