@@ -95,11 +95,10 @@ h.stackTest('messages sent during a slow CONNECT wait for its answer', stack, as
 	// Sent before the CONNECT handler has answered.
 	await c.send({ type: 'whoami' });
 	await c.send({ type: 'echo', n: 2 });
-	// The two messages run concurrently (the contract allows it), so
-	// their answers may come in either order.
+	// Two invocations may answer in either order.
 	const got = [await c.json(5000), await c.json(5000)];
 	const w = got.find((f) => f.type === 'whoami');
-	assert.ok(w, `no whoami answer in ${JSON.stringify(got)}`);
+	assert.ok(w, `no whoami answer: ${JSON.stringify(got)}`);
 	assert.strictEqual(w.identity, 'carol', 'a MESSAGE ran before CONNECT had set the identity');
 	assert.deepStrictEqual(got.find((f) => f.type === 'echo'), { type: 'echo', n: 2 });
 });

@@ -877,7 +877,12 @@ function stackTest(name, opts, fn) {
 		} catch (e) {
 			failure = e;
 		}
+		// A drain we did not ask for: a signal from outside the test.
+		const outside = !s.routerStoppedByTest && /drain_start/.test(s.log());
 		const problem = await s.stop().catch((e) => e);
+		if (failure && outside)
+			failure.message += ' (the router was told to shut down by a signal ' +
+			    'from outside this test)';
 		if (failure)
 			s.dump(String(failure && failure.message).split('\n')[0]);
 		else if (problem)
