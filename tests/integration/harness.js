@@ -172,6 +172,22 @@ function signal(pid, sig) {
 	}
 }
 
+/*
+ * Whether the router's memory use means anything: not under valgrind, and
+ * not with AddressSanitizer (its quarantine keeps freed memory resident).
+ */
+let rssMeaningful;
+function routerRssMeaningful() {
+	if (rssMeaningful === undefined) {
+		rssMeaningful = WRAPPER.length === 0;
+		try {
+			if (fs.readFileSync(paths.wsrouter).includes('__asan_init'))
+				rssMeaningful = false;
+		} catch (e) { /* checked at start */ }
+	}
+	return rssMeaningful;
+}
+
 // The state letters of every thread of a process, from /proc.
 function threadStates(pid) {
 	const out = [];
@@ -926,6 +942,7 @@ module.exports = {
 	exited,
 	processAlive,
 	requireTools,
+	routerRssMeaningful,
 	rssKb,
 	scaled,
 	contProcess,
