@@ -9,7 +9,7 @@ deploy_src=$top_srcdir/deploy
 deploy_build=$top_builddir/deploy
 pool='wsrouter-pool@.service'
 
-tap_plan 14
+tap_plan 16
 
 # 1: the units as make install would install them.
 make -s -C "$deploy_build" wsrouter.service "$pool" >"$tmp/make.out" 2>&1
@@ -165,6 +165,46 @@ else
 	for d in "sysusers.d" "tmpfiles.d" "tmpfiles rejects"; do
 		tap_skip "$d" "systemd-sysusers or systemd-tmpfiles not found"
 	done
+fi
+
+# 15, 16: the pool unit's own command line, with its variables filled in
+# as systemd would, serves the echo example on a socket of mode 0660.
+echo_bin=${HANDLERS:-$top_builddir/handlers}/examples/echo
+cmd=$(sed -n 's/^ExecStart=//p' "$deploy_build/$pool" | sed \
+    -e "s|/run/wsrouter/%i.sock|$tmp/echo.sock|" \
+    -e "s|\${POOL_BINARY}|$echo_bin|" -e 's|\$POOL_ARGS||')
+prog=${cmd%% *}
+if [ -x "$prog" ] && [ -x "$echo_bin" ] &&
+    command -v cgi-fcgi >/dev/null 2>&1; then
+	case "$cmd" in
+	*'$'*|*%*) echo "# not expanded: $cmd" ;;
+	esac
+	$cmd >"$tmp/pool.out" 2>&1 &
+	pool_pid=$!
+	at_exit "kill $pool_pid 2>/dev/null; wait $pool_pid 2>/dev/null"
+	n=50
+	while [ $n -gt 0 ] && [ ! -S "$tmp/echo.sock" ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+	mode=$(stat -c %a "$tmp/echo.sock" 2>/dev/null)
+	[ "$mode" = 660 ]
+	rc=$?
+	[ $rc -eq 0 ] || tap_diag "$tmp/pool.out"
+	tap_ok $rc "the pool command makes its socket with mode 0660 (${mode:-none})"
+
+	out=$(printf 'hi there' | env -i REQUEST_METHOD=POST CONTENT_LENGTH=8 \
+	    WS_EVENT=MESSAGE WS_MESSAGE_TYPE=text WS_CONNECTION_ID=abc \
+	    WS_REQUEST_ID=r1 WS_ROUTE_KEY='$default' WS_ENDPOINT=/ws \
+	    timeout 5 cgi-fcgi -bind -connect "$tmp/echo.sock" 2>&1)
+	case "$out" in
+	*'TEXT 8'*'hi there'*) rc=0 ;;
+	*) rc=1; echo "$out" | tap_diag ;;
+	esac
+	tap_ok $rc "the pool command serves the handler over FastCGI"
+else
+	tap_skip "the pool command's socket" "spawn-fcgi, cgi-fcgi or the echo example missing"
+	tap_skip "the pool command serves" "spawn-fcgi, cgi-fcgi or the echo example missing"
 fi
 
 [ $tap_failed -eq 0 ]
