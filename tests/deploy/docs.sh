@@ -1,7 +1,7 @@
 #!/bin/sh
 # docs.sh: the man pages are clean for mandoc and man(1), and they keep up
 # with the specifications: every directive of docs/configuration.md is in
-# wsrouter.conf(5); every close code and error frame of
+# wsrouter.conf(5); every close code, error frame and handshake refusal of
 # docs/handler-contract.md, and every management API path the router
 # serves, is in wsrouter(8).
 . "${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/deploy/tap.sh"
@@ -10,7 +10,7 @@ docs=$top_srcdir/docs
 page8=$docs/wsrouter.8
 page5=$docs/wsrouter.conf.5
 
-tap_plan 8
+tap_plan 9
 
 # 1, 2: mandoc's checker, warnings and worse.
 for page in "$page8" "$page5"; do
@@ -69,7 +69,17 @@ done
 [ -n "$errs" ] && [ -z "$missing" ]
 tap_ok $? "wsrouter(8) lists every error frame${missing:+; missing:$missing}"
 
-# 7: the management API paths the router's source serves.
+# 7: every handshake refusal status.
+statuses=$(sed -n '/^## Handshake refusals/,/^## /s/^| \([0-9][0-9][0-9]\) |.*/\1/p' \
+    "$docs/handler-contract.md")
+missing=""
+for st in $statuses; do
+	grep -q "^\.It $st\$" "$page8" || missing="$missing $st"
+done
+[ -n "$statuses" ] && [ -z "$missing" ]
+tap_ok $? "wsrouter(8) lists every handshake refusal ($(echo $statuses))${missing:+; missing:$missing}"
+
+# 8: the management API paths the router's source serves.
 mgmt=$top_srcdir/router/mgmt.c
 if [ -f "$mgmt" ]; then
 	paths=$(grep -o '"/[@a-z][@a-z]*' "$mgmt" | tr -d '"' | sort -u)
@@ -83,7 +93,7 @@ else
 	tap_skip "API paths in wsrouter(8)" "router/mgmt.c not written yet"
 fi
 
-# 8: the command-line options the router accepts.
+# 9: the command-line options the router accepts.
 router=${WSROUTER:-$top_builddir/router/wsrouter}
 if [ -x "$router" ]; then
 	"$router" -V >"$tmp/v.out" 2>&1
