@@ -153,16 +153,6 @@ function exited(c) {
 	return c.exitCode !== null || c.signalCode !== null;
 }
 
-function processAlive(pid) {
-	try {
-		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-		const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-		return state !== 'Z' && state !== 'X';
-	} catch (e) {
-		return false;
-	}
-}
-
 function signal(pid, sig) {
 	try {
 		process.kill(pid, sig);
@@ -940,7 +930,6 @@ module.exports = {
 	parseMetrics,
 	paths,
 	exited,
-	processAlive,
 	requireTools,
 	routerRssMeaningful,
 	rssKb,

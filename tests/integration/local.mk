@@ -1,6 +1,15 @@
 # tests/integration: the real router and real handlers on free loopback
 # ports, driven by real clients (Node ws, Python websockets, curl).
 # Included from tests/Makefile.am; paths are relative to tests/.
+#
+# One file:	make check TESTS=integration/routing.js
+# By hand:	cd tests && node --test-reporter=tap integration/routing.js
+# Knobs (environment):
+#   WSROUTER_WRAPPER="valgrind -q --error-exitcode=1"  run the router under it
+#   WSR_TIME_SCALE=3	stretch every wait (valgrind, sanitizers)
+#   WSR_LOG_LEVEL=debug	the router's log level
+#   WSR_KEEP_TMP=1	keep each test's directory (configs, logs, sockets)
+# The Node clients come from package-lock.json: npm ci in tests/.
 
 INTEGRATION_HARNESS = \
 	integration/harness.js \
