@@ -260,11 +260,11 @@ int
 wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 {
 	struct wsh_server	*srv;
-	struct sigaction	 sa;
+	struct sigaction	 sa, term;
 	sigset_t		 set, old;
 	struct timespec		 tick = { 0, 250 * 1000 * 1000 };
 	char			*unlink_path = NULL;
-	int			 i, sig, rv = -1, started = 0;
+	int			 i, sig, rv = -1, started = 0, failed = 0;
 
 	/* On the heap: workers still running at exit keep pointing here. */
 	srv = xcalloc(1, sizeof *srv);
@@ -289,10 +289,18 @@ wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 	sa.sa_flags = 0;	/* no SA_RESTART: accept(2) must see EINTR */
 	sigaction(SIGUSR1, &sa, NULL);
 	wsh_api_global_init();
+	sigaction(SIGTERM, NULL, &term);
 	if (FCGX_Init() != 0) {
 		log_warnx("%s: FCGX_Init failed", __func__);
 		goto out;
 	}
+	/*
+	 * Debian's libfcgi also catches SIGTERM and SIGPIPE: put back ours.
+	 * The workers never see SIGTERM (the main thread takes it), and a
+	 * handler run once from a shell dies of it as any program does.
+	 */
+	sigaction(SIGTERM, &term, NULL);
+	signal(SIGPIPE, SIG_IGN);
 
 	if (cfg->listen != NULL) {
 		srv->srv_fd = wsh_listen(cfg->listen, cfg->socket_mode,
@@ -346,9 +354,14 @@ wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 		pthread_mutex_lock(&srv->srv_lock);
 		i = srv->srv_nexited;
 		pthread_mutex_unlock(&srv->srv_lock);
+		if (i > 0 && wsh_got_usr1) {
+			log_info("%s: SIGUSR1, stopping", __func__);
+			break;
+		}
 		if (i > 0) {
-			log_warnx("%s: a worker stopped accepting, stopping",
+			log_warnx("%s: a worker cannot accept, stopping",
 			    __func__);
+			failed = 1;
 			break;
 		}
 	}
@@ -357,7 +370,7 @@ wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 		srv = NULL;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	rv = 0;
+	rv = failed ? -1 : 0;
 out:
 	if (unlink_path != NULL) {
 		unlink(unlink_path);
@@ -459,9 +472,12 @@ wsh_worker_main(void *arg)
 			pthread_mutex_unlock(&srv->srv_lock);
 			if (stopping || wsh_got_usr1)
 				break;
-			/* EMFILE and friends: back off, do not give up. */
 			log_warnx("%s: FCGX_Accept_r: %s", __func__,
 			    strerror(-rc));
+			/* Not a listening socket: nothing to wait for. */
+			if (rc == -EBADF || rc == -ENOTSOCK || rc == -EINVAL)
+				break;
+			/* EMFILE and friends: back off, do not give up. */
 			nanosleep(&backoff, NULL);
 			if (backoff.tv_nsec < 512 * 1000 * 1000)
 				backoff.tv_nsec *= 2;
