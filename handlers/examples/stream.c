@@ -27,7 +27,8 @@ stream(struct wsh_event *ev, void *arg)
 		json_decref(msg);
 	}
 	if (n < 0 || n > 100000 || interval_ms < 0 || interval_ms > 60000)
-		return (wsh_send_textf(ev, "{\"error\":\"bad n or interval\"}"));
+		return (wsh_send_textf(ev,
+		    "{\"error\":\"bad n or interval\"}"));
 
 	for (i = 1; i <= n; i++) {
 		if (wsh_send_textf(ev, "{\"seq\":%d,\"n\":%d}", i, n) == -1)
