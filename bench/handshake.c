@@ -19,6 +19,7 @@ struct sha1_ctx {
 	uint32_t	 h[5];
 };
 
+static uint32_t	 rol32(uint32_t, int);
 static void	 sha1_block(struct sha1_ctx *, const unsigned char *);
 static int	 header_token(const char *, size_t, const char *);
 static const char *header_trim(const char *, size_t *);
