@@ -26,7 +26,7 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 void	*xmemdup(const void *, size_t);
 int	 xasprintf(char **, const char *, ...) printflike(2, 3);
-int	 xvasprintf(char **, const char *, va_list);
+int	 xvasprintf(char **, const char *, va_list) printflike(2, 0);
 
 /* log.c */
 enum log_level {
