@@ -23,6 +23,8 @@ static int	 wsh_can_send(struct wsh_event *, const char *);
 static int	 wsh_emit(struct wsh_event *, const char *, const void *,
 		    size_t);
 static int	 wsh_control(struct wsh_event *, json_t *);
+static int	 wsh_channel(struct wsh_event *, const char *, const char *,
+		     const char *);
 static int	 wsh_header_safe(const char *, size_t);
 static char	*wsh_reason_copy(const char *);
 static const char *wsh_reason_phrase(int);
@@ -370,34 +372,33 @@ wsh_send_json(struct wsh_event *ev, const json_t *j)
 	return (rv);
 }
 
-int
-wsh_join(struct wsh_event *ev, const char *channel)
+/* A join or leave control event for one channel. */
+static int
+wsh_channel(struct wsh_event *ev, const char *type, const char *channel,
+    const char *caller)
 {
 	size_t	len = strlen(channel);
 
-	if (!wsh_can_send(ev, __func__))
+	if (!wsh_can_send(ev, caller))
 		return (-1);
 	if (len == 0 || len > WSH_CHANNEL_MAX || !utf8_valid(channel, len)) {
-		log_warnx("%s: bad channel name", __func__);
+		log_warnx("%s: bad channel name", caller);
 		return (-1);
 	}
-	return (wsh_control(ev, json_pack("{s:s,s:s}", "type", "join",
+	return (wsh_control(ev, json_pack("{s:s,s:s}", "type", type,
 	    "channel", channel)));
+}
+
+int
+wsh_join(struct wsh_event *ev, const char *channel)
+{
+	return (wsh_channel(ev, "join", channel, __func__));
 }
 
 int
 wsh_leave(struct wsh_event *ev, const char *channel)
 {
-	size_t	len = strlen(channel);
-
-	if (!wsh_can_send(ev, __func__))
-		return (-1);
-	if (len == 0 || len > WSH_CHANNEL_MAX || !utf8_valid(channel, len)) {
-		log_warnx("%s: bad channel name", __func__);
-		return (-1);
-	}
-	return (wsh_control(ev, json_pack("{s:s,s:s}", "type", "leave",
-	    "channel", channel)));
+	return (wsh_channel(ev, "leave", channel, __func__));
 }
 
 /* Replace the connection's context (a JSON object) for later events. */

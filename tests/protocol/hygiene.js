@@ -8,13 +8,12 @@ const h = require('../integration/harness');
 h.requireTools(['ws', 'spawn-fcgi', 'wsrouter', 'testhandler']);
 const assert = require('node:assert');
 const child_process = require('node:child_process');
-const crypto = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { test } = require('node:test');
-const { RawWs, OP, httpExchange, upgradeRequest, poolConf, stackCase } = require('./rawws');
+const { RawWs, OP, httpExchange, upgradeRequest, poolConf, stackCase, survives } = require('./rawws');
 
 const echoEndpoint = (s, extra = '') => poolConf(s, 'echo') + `
 endpoint /ws {
@@ -28,18 +27,6 @@ function basic(globals = {}, extra = {}) {
 		globals,
 		config: (s) => echoEndpoint(s),
 	}, extra);
-}
-
-// A fresh ordinary connection still echoes, and /healthz answers 200.
-async function survives(s) {
-	const c = await s.connect('/ws');
-	const tag = `alive-${crypto.randomBytes(6).toString('hex')}`;
-	await c.send(tag);
-	const f = await c.next(5000);
-	assert.strictEqual(f.text, tag, 'echo on a fresh connection');
-	c.close(1000);
-	assert.ok(await s.healthy(), '/healthz is not 200');
-	assert.ok(s.routerAlive(), 'the router died');
 }
 
 // Send a raw request; return the response (its socket destroyed).

@@ -8,7 +8,7 @@ const h = require('../integration/harness');
 h.requireTools(['ws', 'spawn-fcgi', 'wsrouter', 'testhandler']);
 const assert = require('node:assert');
 const crypto = require('node:crypto');
-const { RawWs, OP, frame, closePayload, poolConf, stackCase } = require('./rawws');
+const { RawWs, OP, frame, closePayload, poolConf, stackCase, survives } = require('./rawws');
 
 const LIMIT = 64 * 1024;
 
@@ -57,18 +57,6 @@ async function expectClose(c, code, opts = {}) {
 		assert.ok(await c.tcpClosed(tcpWait), 'the router did not close the TCP connection');
 	c.destroy();
 	return r;
-}
-
-// A fresh ordinary connection still echoes, and /healthz answers 200.
-async function survives(s) {
-	const c = await s.connect('/ws');
-	const tag = `alive-${crypto.randomBytes(6).toString('hex')}`;
-	await c.send(tag);
-	const f = await c.next(5000);
-	assert.strictEqual(f.text, tag, 'echo on a fresh connection');
-	c.close(1000);
-	assert.ok(await s.healthy(), '/healthz is not 200');
-	assert.ok(s.routerAlive(), 'the router died');
 }
 
 // Open, send what fn sends, and expect close code; then check survival.

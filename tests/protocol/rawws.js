@@ -452,6 +452,18 @@ function stackCase(name, opts, fn) {
 	});
 }
 
+// A fresh ordinary connection still echoes, and /healthz answers 200.
+async function survives(s) {
+	const c = await s.connect('/ws');
+	const tag = `alive-${crypto.randomBytes(6).toString('hex')}`;
+	await c.send(tag);
+	const f = await c.next(5000);
+	assert.strictEqual(f.text, tag, 'echo on a fresh connection');
+	c.close(1000);
+	assert.ok(await s.healthy(), '/healthz is not 200');
+	assert.ok(s.routerAlive(), 'the router died');
+}
+
 module.exports = {
 	OP,
 	RawWs,
@@ -463,5 +475,6 @@ module.exports = {
 	parseFrames,
 	poolConf,
 	stackCase,
+	survives,
 	upgradeRequest,
 };
