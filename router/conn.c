@@ -37,6 +37,7 @@ static void	 conn_base_params(struct conn *, struct invocation *,
 		     const char *);
 static void	 conn_connect_params(struct conn *, struct invocation *);
 static void	 conn_set_paused(struct conn *, int);
+static struct frame *conn_append(struct conn *, int, size_t);
 static int	 conn_write(struct conn *);
 static int	 refuse(struct lws *, int, const char *, const char *);
 static int	 conn_abort(struct conn *, struct lws *, enum err_kind, int,
@@ -440,22 +441,32 @@ conn_enqueue(struct conn *c, int kind, const void *data, size_t len)
 		conn_close(c, 1008, "send queue overflow");
 		return (-1);
 	}
-	f = xmalloc(sizeof *f + LWS_PRE + len);
-	f->next = NULL;
-	f->len = len;
-	f->kind = kind;
+	f = conn_append(c, kind, len);
 	if (len != 0)
 		memcpy(f->data + LWS_PRE, data, len);
-	if (c->q_tail != NULL)
-		c->q_tail->next = f;
-	else
-		c->q_head = f;
-	c->q_tail = f;
 	c->q_bytes += len;
 	if (c->q_bytes > c->cfg->send_queue_high && !c->q_paused)
 		conn_set_paused(c, 1);
 	lws_callback_on_writable(c->wsi);
 	return (0);
+}
+
+/* A new frame of len bytes at the tail of the queue. */
+static struct frame *
+conn_append(struct conn *c, int kind, size_t len)
+{
+	struct frame	*f;
+
+	f = xmalloc(sizeof *f + LWS_PRE + len);
+	f->next = NULL;
+	f->len = len;
+	f->kind = kind;
+	if (c->q_tail != NULL)
+		c->q_tail->next = f;
+	else
+		c->q_head = f;
+	c->q_tail = f;
+	return (f);
 }
 
 static void
@@ -484,18 +495,10 @@ conn_close(struct conn *c, int code, const char *reason)
 	c->close_code = code;
 	snprintf(c->close_reason, sizeof c->close_reason, "%.*s", (int)len,
 	    reason);
-	f = xmalloc(sizeof *f + LWS_PRE + 2 + len);
-	f->next = NULL;
-	f->kind = CGI_FRAME_CLOSE;
-	f->len = 2 + len;
+	f = conn_append(c, CGI_FRAME_CLOSE, 2 + len);
 	f->data[LWS_PRE] = code >> 8;
 	f->data[LWS_PRE + 1] = code & 0xff;
 	memcpy(f->data + LWS_PRE + 2, reason, len);
-	if (c->q_tail != NULL)
-		c->q_tail->next = f;
-	else
-		c->q_head = f;
-	c->q_tail = f;
 	if (c->wsi != NULL) {
 		lws_rx_flow_control(c->wsi, 1);	/* read the peer's close */
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 10);

@@ -15,7 +15,7 @@ INTEGRATION_HARNESS = \
 	integration/harness.js \
 	integration/harness.py
 
-TESTS += \
+INTEGRATION_TESTS = \
 	integration/daemon.sh \
 	integration/routing.js \
 	integration/streaming.js \
@@ -28,18 +28,10 @@ TESTS += \
 	integration/php.js \
 	integration/examples.js
 
+TESTS += $(INTEGRATION_TESTS)
+
 EXTRA_DIST += \
 	$(INTEGRATION_HARNESS) \
-	integration/daemon.sh \
-	integration/routing.js \
-	integration/streaming.js \
-	integration/connect.js \
-	integration/disconnect.js \
-	integration/failures.js \
-	integration/backpressure.js \
-	integration/management.js \
-	integration/python_client.py \
-	integration/php.js \
-	integration/examples.js \
+	$(INTEGRATION_TESTS) \
 	package.json \
 	package-lock.json
