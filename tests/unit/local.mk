@@ -16,3 +16,21 @@ unit_test_route_SOURCES = unit/test_route.c unit/tap.h
 unit_test_route_LDADD = $(UNIT_LDADD)
 unit_test_config_SOURCES = unit/test_config.c unit/tap.h
 unit_test_config_LDADD = $(UNIT_LDADD)
+
+# The chat handler's pure parts (handlers/chat/libchat.a).
+CHAT_UNIT_LDADD = $(top_builddir)/handlers/chat/libchat.a \
+	$(top_builddir)/lib/libcommon.a $(JWT_LIBS) $(JANSSON_LIBS)
+CHAT_UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/handlers/chat \
+	$(JANSSON_CFLAGS) $(JWT_CFLAGS)
+check_PROGRAMS += unit/test_jwt unit/test_safety unit/test_llmparse
+TESTS += unit/test_jwt unit/test_safety unit/test_llmparse
+unit_test_jwt_SOURCES = unit/test_jwt.c unit/tap.h
+unit_test_jwt_CPPFLAGS = $(CHAT_UNIT_CPPFLAGS)
+unit_test_jwt_LDADD = $(CHAT_UNIT_LDADD)
+unit_test_safety_SOURCES = unit/test_safety.c unit/tap.h
+unit_test_safety_CPPFLAGS = $(CHAT_UNIT_CPPFLAGS)
+unit_test_safety_LDADD = $(CHAT_UNIT_LDADD)
+unit_test_llmparse_SOURCES = unit/test_llmparse.c unit/tap.h
+unit_test_llmparse_CPPFLAGS = $(CHAT_UNIT_CPPFLAGS)
+unit_test_llmparse_LDADD = $(CHAT_UNIT_LDADD)
+EXTRA_DIST += unit/safety-phrases.tsv

@@ -1,0 +1,1 @@
+/* llmparse.h: placeholder. */

@@ -1,0 +1,3 @@
+/* safety.c: placeholder until it is written. */
+#include "config.h"
+int chat_placeholder_safety;

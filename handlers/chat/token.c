@@ -1,0 +1,3 @@
+/* token.c: placeholder. */
+#include "config.h"
+int main(void) { return 1; }
