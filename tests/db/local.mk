@@ -1,0 +1,1 @@
+# tests/db: the chat handler's database layer against a real PostgreSQL.
