@@ -44,6 +44,7 @@ static int	 conn_abort(struct conn *, struct lws *, enum err_kind, int,
 		     const char *);
 static const struct endpoint *upgrade_endpoint(struct lws *);
 static int	 origin_allowed(struct lws *, const struct config *);
+static int	 subprotocols_allowed(struct lws *);
 
 /* An HTTP/1.1 refusal written straight to the socket (see REFERENCE). */
 static int
@@ -103,6 +104,36 @@ origin_allowed(struct lws *wsi, const struct config *cfg)
 		if (strcmp(cfg->origins[i], origin) == 0)
 			return (1);
 	return (0);
+}
+
+/*
+ * Sec-WebSocket-Protocol, when sent, must offer "wsrouter" (the one
+ * subprotocol the router speaks and answers with) and must not name the
+ * router's internal raw protocol. Other entries, such as "bearer.<jwt>",
+ * are the CONNECT handler's to read. Without this check lws drops the
+ * socket with no answer when no entry matches.
+ */
+static int
+subprotocols_allowed(struct lws *wsi)
+{
+	char	 buf[4096], *p, *e;
+	int	 n, offered = 0;
+
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) == 0)
+		return (1);
+	if ((n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_PROTOCOL)) <= 0)
+		return (0);
+	for (p = buf; p != NULL; p = e) {
+		if ((e = strchr(p, ',')) != NULL)
+			*e++ = '\0';
+		p += strspn(p, " \t");
+		p[strcspn(p, " \t")] = '\0';
+		if (strcmp(p, "wsrouter") == 0)
+			offered = 1;
+		else if (strcmp(p, "wsrouter-fcgi") == 0)
+			return (0);
+	}
+	return (offered);
 }
 
 static unsigned
@@ -298,6 +329,8 @@ conn_base_params(struct conn *c, struct invocation *inv, const char *method)
 	    iso8601_utc(c->connected_at, ts, sizeof ts));
 	if (router->api_url[0] != '\0')
 		inv_add_paramf(inv, "WS_API", "%s", router->api_url);
+	inv_add_paramf(inv, "WS_ROUTER_INSTANCE", "%s",
+	    c->cfg->instance != NULL ? c->cfg->instance : router->instance);
 	if (c->identity != NULL)
 		inv_add_paramf(inv, "WS_IDENTITY", "%s", c->identity);
 	if (c->context != NULL)
@@ -692,6 +725,12 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			metrics_error(ERR_BAD_UPGRADE);
 			return (refuse(wsi, 400, "Bad Request", NULL));
 		}
+		if (!subprotocols_allowed(wsi)) {
+			metrics_error(ERR_BAD_UPGRADE);
+			log_info("%s: no supported subprotocol offered",
+			    __func__);
+			return (refuse(wsi, 400, "Bad Request", NULL));
+		}
 		return (0);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (router->draining)
@@ -796,7 +835,8 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			return (-1);
 		return (lws_http_transaction_completed(wsi) ? -1 : 0);
 	default:
-		break;
+		/* The static_root mount's file serving, and the rest. */
+		return (lws_callback_http_dummy(wsi, reason, user, in, len));
 	}
 	return (0);
 }

@@ -767,7 +767,7 @@ on_frame(void *arg, enum cgi_frame kind, const unsigned char *data,
 	return (0);
 }
 
-/* A CONTROL event: join, leave, set-context or close. */
+/* A CONTROL event: join, leave, set-context, count or close. */
 static void
 inv_control(struct invocation *inv, const unsigned char *data, size_t len)
 {
@@ -776,6 +776,7 @@ inv_control(struct invocation *inv, const unsigned char *data, size_t len)
 	json_error_t	 jerr;
 	const char	*type, *s;
 	char		*ctx;
+	json_int_t	 by;
 	int		 code;
 
 	if ((j = json_loadb((const char *)data, len, 0, &jerr)) == NULL ||
@@ -807,6 +808,15 @@ inv_control(struct invocation *inv, const unsigned char *data, size_t len)
 		else
 			conn_set_context(c, ctx, strlen(ctx));
 		free(ctx);
+	} else if (strcmp(type, "count") == 0) {
+		v = json_object_get(j, "by");
+		by = v == NULL ? 1 : json_integer_value(v);
+		s = json_string_value(json_object_get(j, "name"));
+		if (s == NULL || by < 1 || by > 1000000 ||
+		    metrics_app_count(inv->pool->name, s, (uint64_t)by) != 0)
+			log_warnx("%s: %s: count needs a name of [a-z0-9_] "
+			    "and a \"by\" of 1 to 1000000", __func__,
+			    inv->request_id);
 	} else if (strcmp(type, "close") == 0) {
 		code = (int)json_integer_value(json_object_get(j, "code"));
 		if (code != 1000 && code != 1001 && (code < 3000 ||

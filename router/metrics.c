@@ -11,6 +11,8 @@
 #include "wsrouter.h"
 
 #define INV_SERIES_MAX	1024	/* route x status x outcome series */
+#define APP_SERIES_MAX	256	/* pool x name counters from handlers */
+#define APP_NAME_MAX	64
 
 struct metrics		 metrics;
 
@@ -34,6 +36,15 @@ static const double bucket_bounds[] = {
 
 static struct inv_series	*series;
 static size_t			 nseries;
+
+/* A counter a handler bumped with a "count" control message. */
+struct app_series {
+	char		 pool[65];	/* a pool name: config.c allows 64 */
+	char		 name[APP_NAME_MAX + 1];
+	uint64_t	 count;
+};
+static struct app_series	*app_series;
+static size_t			 napp_series;
 static struct histogram		 h_first_byte;
 static struct histogram		 h_duration;
 
@@ -111,6 +122,44 @@ metrics_invocation(const char *route, int status, const char *outcome,
 	if (first_byte_us != 0)
 		hist_add(&h_first_byte, first_byte_us);
 	hist_add(&h_duration, total_us);
+}
+
+/*
+ * A handler's own counter: a "count" control message. Names are
+ * [a-z0-9_], at most APP_NAME_MAX; past APP_SERIES_MAX series, new ones
+ * are counted under the name "other".
+ */
+int
+metrics_app_count(const char *pool, const char *name, uint64_t by)
+{
+	struct app_series	*s;
+	size_t			 i, len = strlen(name);
+
+	if (len == 0 || len > APP_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != len)
+		return (-1);
+	for (;;) {
+		for (i = 0; i < napp_series; i++) {
+			s = &app_series[i];
+			if (strcmp(s->pool, pool) == 0 &&
+			    strcmp(s->name, name) == 0) {
+				s->count += by;
+				return (0);
+			}
+		}
+		if (napp_series < APP_SERIES_MAX)
+			break;
+		if (strcmp(name, "other") == 0)
+			return (-1);
+		name = "other";
+	}
+	app_series = xreallocarray(app_series, napp_series + 1,
+	    sizeof *app_series);
+	s = &app_series[napp_series++];
+	snprintf(s->pool, sizeof s->pool, "%s", pool);
+	snprintf(s->name, sizeof s->name, "%s", name);
+	s->count = by;
+	return (0);
 }
 
 /* A label value, escaped as the text format asks. */
@@ -226,5 +275,14 @@ metrics_render(struct dbuf *b)
 		dbuf_adds(b, "wsrouter_pool_queued{pool=\"");
 		label(b, cfg->pools[i]->name);
 		dbuf_printf(b, "\"} %u\n", queued);
+	}
+	dbuf_printf(b, "# HELP wsrouter_app_events_total Counters handlers "
+	    "keep through \"count\" control messages.\n"
+	    "# TYPE wsrouter_app_events_total counter\n");
+	for (i = 0; i < napp_series; i++) {
+		dbuf_adds(b, "wsrouter_app_events_total{pool=\"");
+		label(b, app_series[i].pool);
+		dbuf_printf(b, "\",name=\"%s\"} %llu\n", app_series[i].name,
+		    (unsigned long long)app_series[i].count);
 	}
 }

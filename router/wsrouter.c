@@ -30,6 +30,10 @@ static volatile sig_atomic_t got_hup;
 static lws_sorted_usec_list_t sweep_sul;
 static lws_sorted_usec_list_t drain_sul;
 static lws_retry_bo_t	 ping_policy;
+static struct lws_http_mount static_mount;
+static const struct lws_protocol_vhost_options static_mime_json = {
+	NULL, NULL, ".json", "application/json"
+};
 
 static const struct lws_protocols ws_protocols[] = {
 	{ "wsrouter", conn_callback, sizeof (void *), 0, 0, NULL, 0 },
@@ -168,6 +172,16 @@ create_vhosts(struct config *cfg)
 		info.retry_and_idle_policy = &ping_policy;
 	}
 	info.timeout_secs = 10;
+	if (cfg->static_root != NULL) {
+		/* Kept for the process's life: a reload does not move it. */
+		static_mount.mountpoint = "/";
+		static_mount.mountpoint_len = 1;
+		static_mount.origin = xstrdup(cfg->static_root);
+		static_mount.def = "index.html";
+		static_mount.origin_protocol = LWSMPRO_FILE;
+		static_mount.extra_mimetypes = &static_mime_json;
+		info.mounts = &static_mount;
+	}
 	if ((router->vh_ws = lws_create_vhost(router->ctx, &info)) == NULL) {
 		log_warnx("%s: cannot listen on %s", __func__, l->text);
 		return (-1);
@@ -314,6 +328,7 @@ main(int argc, char **argv)
 	const char				*path = DEFAULT_CONFIG;
 	const char				*level = NULL;
 	enum log_level				 lv;
+	char					 host[256];
 	int					 ch, test = 0;
 
 	log_init("wsrouter", LOG_LEVEL_INFO, 0);
@@ -359,6 +374,11 @@ main(int argc, char **argv)
 	router->config_path = path;
 	router->cfg = cfg;
 	router->started_at = wall_usec();
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	snprintf(router->instance, sizeof router->instance, "%.64s-%ld", host,
+	    (long)getpid());
 	config_ref(cfg);
 
 	memset(&sa, 0, sizeof sa);

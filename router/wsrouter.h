@@ -283,6 +283,7 @@ struct router {
 	char			 api_url[256];	/* WS_API for handlers */
 	char			 server_name[64];
 	char			 server_port[8];
+	char			 instance[96];	/* WS_ROUTER_INSTANCE */
 	int			 draining;
 	int			 exiting;
 	uint64_t		 drain_deadline;
@@ -449,6 +450,7 @@ void		 metrics_error(enum err_kind);
 void		 metrics_invocation(const char *route, int status,
 		     const char *outcome, uint64_t first_byte_us,
 		     uint64_t total_us);
+int		 metrics_app_count(const char *, const char *, uint64_t);
 void		 metrics_render(struct dbuf *);
 
 #endif

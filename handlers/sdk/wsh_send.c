@@ -421,6 +421,27 @@ wsh_set_context(struct wsh_event *ev, const char *context)
 	    "context", j)));
 }
 
+/*
+ * Add n to the handler's counter name in the router's /metrics, as
+ * wsrouter_app_events_total{pool="...",name="..."}. Names are [a-z0-9_],
+ * at most 64 bytes; n is 1 to 1000000.
+ */
+int
+wsh_count(struct wsh_event *ev, const char *name, int n)
+{
+	size_t	len = name != NULL ? strlen(name) : 0;
+
+	if (!wsh_can_send(ev, __func__))
+		return (-1);
+	if (len == 0 || len > 64 || n < 1 || n > 1000000 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
+		log_warnx("%s: bad counter name or increment", __func__);
+		return (-1);
+	}
+	return (wsh_control(ev, json_pack("{s:s,s:s,s:i}", "type", "count",
+	    "name", name, "by", n)));
+}
+
 /* Close the connection: code 1000, 1001 or 3000-4999, reason <= 123 bytes. */
 int
 wsh_close(struct wsh_event *ev, int code, const char *reason)

@@ -119,6 +119,7 @@ int		 wsh_join(struct wsh_event *, const char *);
 int		 wsh_leave(struct wsh_event *, const char *);
 int		 wsh_set_context(struct wsh_event *, const char *);
 int		 wsh_close(struct wsh_event *, int, const char *);
+int		 wsh_count(struct wsh_event *, const char *, int);
 
 /* The response: any other body format, written as is. */
 int		 wsh_set_content_type(struct wsh_event *, const char *);
