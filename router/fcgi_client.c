@@ -721,7 +721,7 @@ on_headers(void *arg, const struct cgi_headers *h)
 		    h->context_len);
 		return (0);
 	}
-	code = h->status >= 400 && h->status <= 499 ? 4000 + h->status : 4500;
+	code = h->status >= 400 && h->status <= 599 ? 4000 + h->status : 4500;
 	snprintf(reason, sizeof reason, "%s", h->reason[0] != '\0' ?
 	    h->reason : "rejected");
 	metrics_error(ERR_CONNECT_REJECTED);

@@ -281,7 +281,7 @@ wsh_accept(struct wsh_event *ev, const char *identity, const char *context)
 
 /*
  * Reject: answer with a non-2xx status and no body. On CONNECT the router
- * closes with 4000 + status (4xx) or 4500, with reason as close reason.
+ * closes with 4000 + status (4xx, 5xx) or 4500, with reason as close reason.
  */
 int
 wsh_reject(struct wsh_event *ev, int status, const char *reason)

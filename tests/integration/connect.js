@@ -37,7 +37,7 @@ h.stackTest('a rejected CONNECT closes with 4000 + status and nothing else', sta
 	// A witness connection: a leaked MESSAGE from a rejected connection
 	// would push a frame to it.
 	const witness = await s.connectId('/ws');
-	for (const [status, code] of [[401, 4401], [403, 4403], [429, 4429], [500, 4500], [503, 4500]]) {
+	for (const [status, code] of [[401, 4401], [403, 4403], [429, 4429], [500, 4500], [503, 4503], [302, 4500]]) {
 		// The handler takes a while to decide, so the client's messages
 		// are already at the router when the answer comes.
 		const c = await s.connect('/ws', `reject=${status}&connect_delay_ms=300`);
