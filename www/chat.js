@@ -209,12 +209,25 @@
 		    STABLE_MS);
 	}
 
-	// What a close code means to the user, and what we do next:
-	// 'retry' with backoff, 'slow' (4429), 'token' (4401), or 'stop'.
+	// What a close code means to the user, what we do next ('retry' with
+	// backoff, 'slow' for 4429, 'token' for 4401, or 'stop'), and whether
+	// the text says it all (else the server's close reason is added).
 	function closeInfo(code) {
+		const known = closeText(code);
+		if (known !== null)
+			return [known[0], known[1], true];
+		if (code >= 4400 && code < 4500)
+			return ['stop', 'Connection refused (' + code + ')', false];
+		if (code >= 4500)
+			return ['retry', 'The server refused the connection (' + code +
+			    ')', false];
+		return ['retry', 'Connection closed (' + code + ')', false];
+	}
+
+	function closeText(code) {
 		switch (code) {
 		case 1000:
-			return ['retry', 'Closed by the server'];
+			return ['stop', 'Closed by the server'];
 		case 1001:
 			return ['retry', 'The server is restarting'];
 		case 1006:
@@ -236,11 +249,7 @@
 		case 4503:
 			return ['retry', 'The service’s database is unavailable (4503)'];
 		}
-		if (code >= 4400 && code < 4500)
-			return ['stop', 'Connection refused (' + code + ')'];
-		if (code >= 4500)
-			return ['retry', 'The server refused the connection (' + code + ')'];
-		return ['retry', 'Connection closed (' + code + ')'];
+		return null;
 	}
 
 	async function closed(ws, code, reason) {
@@ -254,9 +263,8 @@
 		updateSend();
 		endTurn('The connection closed before the answer was complete.');
 
-		const [action, text] = closeInfo(code);
-		const why = text + (reason && !text.includes(reason) ?
-		    ': ' + reason : '');
+		const [action, text, known] = closeInfo(code);
+		const why = text + (reason && !known ? ': ' + reason : '');
 		if (state.stopped)
 			return;
 		if (action === 'stop') {
