@@ -5,8 +5,9 @@
  * else is echoed. Sequence numbers (seq, line) count from 0.
  *
  * CONNECT query: reject=NNN[&reason=R], identity=X, hello=1,
- * connect_delay_ms=N, connect_crash=1. The context is always
- * {"via":"testhandler","q":"<query string>"}.
+ * connect_delay_ms=N, connect_crash=1, params=NAME,NAME (after accepting,
+ * one {"type":"params","event":"CONNECT","params":{NAME:value|null}}
+ * frame). The context is always {"via":"testhandler","q":"<query>"}.
  * DISCONNECT: appends "<connection id> <code> <reason>\n" to the file
  * named by the WS_TEST_LOG param, when there is one.
  */
@@ -57,6 +58,9 @@ static int	 th_ndjson(struct wsh_event *, json_t *);
 static int	 th_plain(struct wsh_event *, json_t *);
 static int	 th_slowfirst(struct wsh_event *, json_t *);
 static int	 th_raw(struct wsh_event *, json_t *);
+static int	 th_params(struct wsh_event *, json_t *);
+static int	 th_count(struct wsh_event *, json_t *);
+static int	 th_send_params(struct wsh_event *, const char *);
 
 /* Fields and their defaults; "to" defaults to this connection. */
 static const struct th_command th_commands[] = {
@@ -80,6 +84,8 @@ static const struct th_command th_commands[] = {
 	{ "plain",	th_plain },	/* text/plain "plain:" + payload */
 	{ "slowfirst",	th_slowfirst },	/* delay_ms 1000, late */
 	{ "raw",	th_raw },	/* data "" | hex: raw body bytes */
+	{ "params",	th_params },	/* names "A,B": their values */
+	{ "count",	th_count },	/* name "", by 1: wsh_count, counted */
 };
 
 static long
@@ -477,6 +483,59 @@ th_raw(struct wsh_event *ev, json_t *msg)
 	return (rv);
 }
 
+/*
+ * One frame with the values of the FastCGI params named in the
+ * comma-separated list: {"type":"params","event":"...","params":{...}},
+ * null for an absent one.
+ */
+static int
+th_send_params(struct wsh_event *ev, const char *list)
+{
+	json_t		*params;
+	const char	*p, *e, *v;
+	char		 name[256];
+	size_t		 len;
+
+	if ((params = json_object()) == NULL)
+		return (-1);
+	for (p = list; *p != '\0'; p = *e == ',' ? e + 1 : e) {
+		e = p + strcspn(p, ",");
+		len = (size_t)(e - p);
+		if (len == 0 || len >= sizeof name)
+			continue;
+		memcpy(name, p, len);
+		name[len] = '\0';
+		v = wsh_param(ev, name);
+		json_object_set_new(params, name, v != NULL ? json_string(v) :
+		    json_null());
+	}
+	return (th_reply(ev, json_pack("{s:s,s:s,s:o}", "type", "params",
+	    "event", wsh_event_name(ev), "params", params)));
+}
+
+static int
+th_params(struct wsh_event *ev, json_t *msg)
+{
+	return (th_send_params(ev, th_str(msg, "names", "")));
+}
+
+/*
+ * wsh_count with the name and increment as given (the SDK checks them),
+ * then {"type":"counted","rv":0|-1}.
+ */
+static int
+th_count(struct wsh_event *ev, json_t *msg)
+{
+	int	rv;
+
+	rv = wsh_count(ev, th_str(msg, "name", ""), (int)th_int(msg, "by",
+	    -TH_MAX_SIZE, TH_MAX_SIZE, 1));
+	if (rv == -1 && wsh_cancelled(ev))
+		return (-1);
+	return (th_reply(ev, json_pack("{s:s,s:i}", "type", "counted", "rv",
+	    rv)));
+}
+
 static int
 th_connect(struct wsh_event *ev)
 {
@@ -506,9 +565,12 @@ th_connect(struct wsh_event *ev)
 	free(ctxs);
 	if (rv == -1)
 		return (-1);
-	if ((s = wsh_query_param(ev, "hello")) != NULL && strcmp(s, "1") == 0)
-		return (wsh_send_textf(ev,
-		    "{\"type\":\"connection\",\"status\":\"connected\"}"));
+	if ((s = wsh_query_param(ev, "hello")) != NULL && strcmp(s, "1") ==
+	    0 && wsh_send_textf(ev,
+	    "{\"type\":\"connection\",\"status\":\"connected\"}") == -1)
+		return (-1);
+	if ((s = wsh_query_param(ev, "params")) != NULL)
+		return (th_send_params(ev, s));
 	return (0);
 }
 

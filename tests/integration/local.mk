@@ -26,7 +26,8 @@ INTEGRATION_TESTS = \
 	integration/management.js \
 	integration/python_client.py \
 	integration/php.js \
-	integration/examples.js
+	integration/examples.js \
+	integration/router_extras.js
 
 TESTS += $(INTEGRATION_TESTS)
 
