@@ -127,7 +127,7 @@ metrics_invocation(const char *route, int status, const char *outcome,
 /*
  * A handler's own counter: a "count" control message. Names are
  * [a-z0-9_], at most APP_NAME_MAX; past APP_SERIES_MAX series, new ones
- * are counted under the name "other".
+ * are counted under the name "other" (one more series per pool).
  */
 int
 metrics_app_count(const char *pool, const char *name, uint64_t by)
@@ -147,10 +147,8 @@ metrics_app_count(const char *pool, const char *name, uint64_t by)
 				return (0);
 			}
 		}
-		if (napp_series < APP_SERIES_MAX)
+		if (napp_series < APP_SERIES_MAX || strcmp(name, "other") == 0)
 			break;
-		if (strcmp(name, "other") == 0)
-			return (-1);
 		name = "other";
 	}
 	app_series = xreallocarray(app_series, napp_series + 1,
