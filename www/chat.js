@@ -552,7 +552,15 @@
 		    f.message : 'Something went wrong.';
 		const code = typeof f.code === 'string' ? f.code :
 		    typeof f.error === 'string' ? f.error : '';
+		const unsent = state.pending.length > 0 ?
+		    state.pending[0].querySelector('.text').textContent : null;
 		endTurn('The answer was interrupted.');
+		// Refused before it was stored: give the text back to edit.
+		if (unsent !== null && el.input.value === '') {
+			el.input.value = unsent;
+			grow();
+			updateSend();
+		}
 		const li = addBubble('error', msg);
 		if (code !== '')
 			li.dataset.code = code;
