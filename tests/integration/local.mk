@@ -27,7 +27,8 @@ INTEGRATION_TESTS = \
 	integration/python_client.py \
 	integration/php.js \
 	integration/examples.js \
-	integration/router_extras.js
+	integration/router_extras.js \
+	integration/demo.js
 
 TESTS += $(INTEGRATION_TESTS)
 
