@@ -28,7 +28,8 @@ INTEGRATION_TESTS = \
 	integration/php.js \
 	integration/examples.js \
 	integration/router_extras.js \
-	integration/demo.js
+	integration/demo.js \
+	integration/fakellm.py
 
 TESTS += $(INTEGRATION_TESTS)
 
