@@ -121,6 +121,9 @@ subprotocols_allowed(struct lws *wsi)
 
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) == 0)
 		return (1);
+	/* lws 4.1.6 drops the socket, unanswered, for 127 bytes or more. */
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 126)
+		return (0);
 	if ((n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_PROTOCOL)) <= 0)
 		return (0);
 	for (p = buf; p != NULL; p = e) {

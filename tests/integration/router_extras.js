@@ -353,6 +353,12 @@ h.stackTest('Sec-WebSocket-Protocol must offer wsrouter; the CONNECT handler see
 	assert.strictEqual(up.status, 101, `spaced list: status ${up.status}`);
 	assert.strictEqual(up.headers['sec-websocket-protocol'], 'wsrouter');
 
+	// The longest list libwebsockets 4.1.6 takes: 126 bytes.
+	const longest = 'wsrouter,bearer.' + 'a'.repeat(126 - 16);
+	const l = await rawUpgrade(s.port, '/ws', longest);
+	assert.strictEqual(l.status, 101, `126-byte list: status ${l.status}`);
+	assert.strictEqual(l.headers['sec-websocket-protocol'], 'wsrouter');
+
 	// No header: as before, and the handler sees none.
 	const e = await s.connect('/ws', q);
 	assert.strictEqual(e.ws.protocol, '');
@@ -378,13 +384,19 @@ h.stackTest('Sec-WebSocket-Protocol without wsrouter, or naming wsrouter-fcgi, i
 		assert.ok(err, `${protos}: opened`);
 		assert.strictEqual(err.statusCode, 400, `${protos}: ${err.message}`);
 	}
-	// A real HTTP/1.1 answer, not a dropped socket.
-	const up = await rawUpgrade(s.port, '/ws', 'bearer.only');
-	assert.strictEqual(up.status, 400);
-	assert.match(up.raw.toString('latin1'), /^HTTP\/1\.1 400 /);
+	// A real HTTP/1.1 answer, not a dropped socket; also for a list too
+	// long for libwebsockets (which would drop it unanswered).
+	const raw = ['bearer.only', 'wsrouter,bearer.' + 'a'.repeat(127 - 16),
+	    'wsrouter,bearer.' + 'a'.repeat(2000)];
+	for (const p of raw) {
+		const up = await rawUpgrade(s.port, '/ws', p);
+		assert.strictEqual(up.status, 400, `${p.length} bytes: status ${up.status}`);
+		assert.match(up.raw.toString('latin1'), /^HTTP\/1\.1 400 /);
+	}
 	const after = h.metricSum(await s.metrics(), 'wsrouter_errors_total',
 	    { kind: 'bad_upgrade' });
-	assert.strictEqual(after - before, refused.length + 1, 'bad_upgrade errors counted');
+	assert.strictEqual(after - before, refused.length + raw.length,
+	    'bad_upgrade errors counted');
 	// No refused connection reached a handler.
 	await h.sleep(200);
 	assert.deepStrictEqual(s.disconnects(), []);
