@@ -211,17 +211,17 @@
 
 	// What a close code means to the user, what we do next ('retry' with
 	// backoff, 'slow' for 4429, 'token' for 4401, or 'stop'), and whether
-	// the text says it all (else the server's close reason is added).
+	// the server's close reason adds to the text.
 	function closeInfo(code) {
 		const known = closeText(code);
 		if (known !== null)
-			return [known[0], known[1], true];
+			return [known[0], known[1], code === 4401];
 		if (code >= 4400 && code < 4500)
-			return ['stop', 'Connection refused (' + code + ')', false];
+			return ['stop', 'Connection refused (' + code + ')', true];
 		if (code >= 4500)
 			return ['retry', 'The server refused the connection (' + code +
-			    ')', false];
-		return ['retry', 'Connection closed (' + code + ')', false];
+			    ')', true];
+		return ['retry', 'Connection closed (' + code + ')', true];
 	}
 
 	function closeText(code) {
@@ -263,8 +263,8 @@
 		updateSend();
 		endTurn('The connection closed before the answer was complete.');
 
-		const [action, text, known] = closeInfo(code);
-		const why = text + (reason && !known ? ': ' + reason : '');
+		const [action, text, withReason] = closeInfo(code);
+		const why = text + (reason && withReason ? ': ' + reason : '');
 		if (state.stopped)
 			return;
 		if (action === 'stop') {
