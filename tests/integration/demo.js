@@ -117,11 +117,21 @@ cs.chatTest('demo: an answer streams into the page, then matches the model and t
 		assert.match(sessionId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 		assert.strictEqual(await page.isDisabled('#send'), true, 'Send is off with an empty input');
 
+		assert.strictEqual(await page.getByLabel('Your message').count(), 1,
+		    'the input has a label');
+
+		// Shift+Enter is a new line; Enter sends.
 		const marker = `demo-${process.pid}-${Date.now()}`;
-		const message = `Hello <b>there</b>, I had a long week (${marker})`;
-		await page.fill('#input', message);
+		const message = `Hello <b>there</b>,\nI had a long week (${marker})`;
+		const [line1, line2] = message.split('\n');
+		await page.focus('#input');
+		await page.keyboard.insertText(line1);
+		await page.keyboard.press('Shift+Enter');
+		await page.keyboard.insertText(line2);
+		assert.strictEqual(await page.inputValue('#input'), message);
+		assert.strictEqual(await page.$$eval('.msg', (m) => m.length), 0, 'nothing sent yet');
 		assert.strictEqual(await page.isDisabled('#send'), false);
-		await page.press('#input', 'Enter');
+		await page.keyboard.press('Enter');
 
 		// The typing indicator, then the user's message confirmed.
 		await page.waitForSelector('.typing', { state: 'visible', timeout: h.scaled(3000) });
@@ -307,4 +317,57 @@ cs.chatTest('demo: over the per-user limit the page says so and does not retry i
 	} finally {
 		await browser.close();
 	}
+});
+
+cs.chatTest('demo: the page reconnects by itself after the router restarts', {
+	timeout: 90000,
+	www: true,
+	fake: { tokens: 8, tps: 100 },
+}, async (s, t) => {
+	await withPage(s, {}, async (page, errors) => {
+		const attempts = [];
+		page.on('websocket', (ws) => attempts.push(Date.now()));
+		await connected(page);
+		// Every status the page shows, in order.
+		await page.evaluate(() => {
+			window.statusLog = [];
+			const st = document.getElementById('status');
+			new MutationObserver(() => window.statusLog.push(
+			    `${st.dataset.state}: ${st.textContent.trim()}`))
+			    .observe(st, { subtree: true, childList: true,
+			    characterData: true, attributes: true });
+		});
+		const sessionBefore = await page.evaluate((k) => localStorage.getItem(k), SESSION_KEY);
+
+		await s.stack.stopRouter();
+		await page.waitForSelector('#status[data-state="reconnecting"]',
+		    { timeout: h.scaled(5000) });
+		assert.strictEqual(await page.isDisabled('#send'), true, 'no sending while down');
+		await h.sleep(1500);
+		await s.stack.startRouter();
+		await connected(page);
+
+		const log = await page.evaluate(() => window.statusLog);
+		t.diagnostic(`statuses: ${JSON.stringify([...new Set(log)])}`);
+		assert.ok(log.some((x) => /^reconnecting: .*restarting|^reconnecting: .*lost/i.test(x)),
+		    'the reason was shown while reconnecting');
+		// Backoff: a handful of tries over the outage, not a loop.
+		assert.ok(attempts.length >= 3 && attempts.length <= 8,
+		    `${attempts.length} WebSocket attempts`);
+		for (let i = 2; i < attempts.length; i++)
+			assert.ok(attempts[i] - attempts[i - 1] >= 200,
+			    `attempt ${i} came ${attempts[i] - attempts[i - 1]} ms after the one before`);
+
+		// The same conversation goes on over the new connection.
+		assert.strictEqual(await page.evaluate((k) => localStorage.getItem(k), SESSION_KEY),
+		    sessionBefore);
+		await page.fill('#input', 'Are you still there?');
+		await page.press('#input', 'Enter');
+		await page.waitForSelector('.msg.assistant:not(.streaming)', { timeout: h.scaled(15000) });
+		const row = await storedAssistant(s, sessionBefore);
+		assert.strictEqual(row.status, 'complete');
+		assert.strictEqual(await page.textContent('.msg.assistant .text'), row.content);
+		assert.deepStrictEqual(errors.filter((e) => !/WebSocket connection/.test(e)), [],
+		    'no errors in the page besides the refused connections');
+	});
 });
