@@ -7,9 +7,11 @@
  * CONNECT query: reject=NNN[&reason=R], identity=X, hello=1,
  * connect_delay_ms=N, connect_crash=1, params=NAME,NAME (after accepting,
  * one {"type":"params","event":"CONNECT","params":{NAME:value|null}}
- * frame). The context is always {"via":"testhandler","q":"<query>"}.
+ * frame), count=NAME (wsh_count by 1 after accepting). The context is
+ * always {"via":"testhandler","q":"<query>"}.
  * DISCONNECT: appends "<connection id> <code> <reason>\n" to the file
- * named by the WS_TEST_LOG param, when there is one.
+ * named by the WS_TEST_LOG param, when there is one, after a wsh_count
+ * by 1 of the name in the WS_TEST_COUNT param, when there is one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -569,6 +571,9 @@ th_connect(struct wsh_event *ev)
 	    0 && wsh_send_textf(ev,
 	    "{\"type\":\"connection\",\"status\":\"connected\"}") == -1)
 		return (-1);
+	if ((s = wsh_query_param(ev, "count")) != NULL &&
+	    wsh_count(ev, s, 1) == -1 && wsh_cancelled(ev))
+		return (-1);
 	if ((s = wsh_query_param(ev, "params")) != NULL)
 		return (th_send_params(ev, s));
 	return (0);
@@ -579,9 +584,12 @@ static int
 th_disconnect(struct wsh_event *ev)
 {
 	const char	*path = wsh_param(ev, "WS_TEST_LOG");
+	const char	*count = wsh_param(ev, "WS_TEST_COUNT");
 	char		 line[1024];
 	int		 fd, len, rv = 0;
 
+	if (count != NULL && *count != '\0')
+		wsh_count(ev, count, 1);
 	if (path == NULL || *path == '\0')
 		return (0);
 	len = snprintf(line, sizeof line, "%s %d %s\n", wsh_connection_id(ev),
