@@ -135,8 +135,17 @@ struct safety_verdict {
 	char		 intent[32];	/* what the answer should do */
 };
 
+/*
+ * Load a lexicon file (docs/safety.md); NULL as the path means the one
+ * installed in $(pkgdatadir). NULL on error, with "file:line: reason" in
+ * err. safety_load_buf parses len bytes of buf, naming them name in its
+ * messages. A loaded lexicon is read-only: threads may share it.
+ */
 struct safety_lexicon *safety_load(const char *, char *, size_t);
+struct safety_lexicon *safety_load_buf(const char *, size_t, const char *,
+		    char *, size_t);
 void		 safety_free(struct safety_lexicon *);
+/* Any bytes (invalid UTF-8 and NULs included); a NULL lexicon: none. */
 void		 safety_classify(const struct safety_lexicon *, const char *,
 		    size_t, struct safety_verdict *);
 const char	*risk_name(enum risk);
