@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -739,6 +740,11 @@ def main():
     if failed:
         for line in fake.err().splitlines():
             print(f"# stderr: {line}", flush=True)
+    fake.stderr.close()
+    if os.environ.get("WSR_KEEP_TMP"):
+        print(f"# kept {fake.dir}", flush=True)
+    else:
+        shutil.rmtree(fake.dir, ignore_errors=True)
     return 1 if failed else 0
 
 
