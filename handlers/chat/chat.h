@@ -198,6 +198,7 @@ struct db_open_conn {
 
 /* This thread's connection, (re)connecting if needed; NULL if down. */
 struct db	*db_thread(const struct chat_config *);
+/* The last failure's text (no secrets); NULL: this thread's. */
 const char	*db_error(const struct db *);
 void		 db_thread_close(void);
 int		 db_connection_open(struct db *, const char *, const char *,
@@ -211,6 +212,8 @@ int		 db_session_claim(struct db *, const char *, const char *);
 int		 db_message_add(struct db *, const char *, const char *,
 		    const char *, const char *, size_t, const char *, int,
 		    const char *, const char *, char *, size_t);
+/* Why a message is interrupted: its error column (message id, reason). */
+int		 db_message_error(struct db *, const char *, const char *);
 int		 db_history(struct db *, const char *, size_t, int,
 		    struct chat_msg **, size_t *);
 void		 chat_msgs_free(struct chat_msg *, size_t);
