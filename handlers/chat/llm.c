@@ -53,6 +53,7 @@ struct llm_call {
 	int			 done;		/* [DONE] or "done": true */
 	char			 finish[32];
 	long			 tokens;	/* the provider's count, or -1 */
+	int			 curl_failed;	/* curl_err says why */
 };
 
 static pthread_once_t	 llm_once = PTHREAD_ONCE_INIT;
@@ -164,11 +165,10 @@ llm_stream(const struct chat_config *cfg, const struct chat_msg *msgs,
 		    c.answer_len, (unsigned long long)first_ms,
 		    c.finish[0] != '\0' ? c.finish : "-");
 	else
-		log_warnx("%s: %s after %d pieces (%zu bytes, first piece at "
-		    "%llu ms): %s%s%s", __func__, llm_status_name(res->status),
-		    res->pieces, c.answer_len, (unsigned long long)first_ms,
-		    res->error, c.curl_err[0] != '\0' ? "; curl: " : "",
-		    c.curl_err);
+		log_warnx("%s: %s after %d pieces (%zu bytes): %s%s%s",
+		    __func__, llm_status_name(res->status), res->pieces,
+		    c.answer_len, res->error, c.curl_failed ? "; curl: " : "",
+		    c.curl_failed ? c.curl_err : "");
 
 	if (c.multi != NULL && c.easy != NULL)
 		curl_multi_remove_handle(c.multi, c.easy);
@@ -584,6 +584,7 @@ llm_ended(struct llm_call *c, CURLcode result)
 		llm_http_error(c);
 		return;
 	}
+	c->curl_failed = result != CURLE_OK && c->curl_err[0] != '\0';
 	switch (result) {
 	case CURLE_OK:
 		break;

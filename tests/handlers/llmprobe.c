@@ -7,14 +7,15 @@
  *            [-t temperature] [-n max-tokens] [-C connect-ms]
  *            [-F first-token-ms] [-S stall-ms] [-s system-prompt]
  *            [-c cancel-after-ms] [-P cancel-after-pieces]
- *            [-x stop-after-pieces] [-j threads] [-v] [message ...]
+ *            [-x stop-after-pieces] [-j threads] [-D] [-v] [message ...]
  * The key may also come from CHAT_LLM_API_KEY. Each message argument is
  * "role:text"; without any, one user message "Hello" is sent.
  *
  * Cancelling works as in the handler: llm_stream polls one end of a socket
  * pair, and the probe closes the other end (-c after a time, -P after some
- * pieces), as the router does with the FastCGI socket. -x makes the piece
- * callback return -1 instead.
+ * pieces), as the router does with the FastCGI socket; with -D a byte
+ * waits unread on the cancel fd first, so that only a hang-up counts. -x
+ * makes the piece callback return -1 instead.
  */
 #include "config.h"
 
@@ -42,6 +43,7 @@ struct probe_call {
 	long			 cancel_ms;
 	int			 cancel_pieces;
 	int			 stop_pieces;
+	int			 pending_byte;
 
 	int			 sv[2];		/* [0] is the cancel fd */
 	int			 closed;
@@ -87,7 +89,8 @@ usage(void)
 	    "[-S stall-ms]\n"
 	    "\t[-s system-prompt] [-c cancel-after-ms] "
 	    "[-P cancel-after-pieces]\n"
-	    "\t[-x stop-after-pieces] [-j threads] [-v] [role:text ...]\n");
+	    "\t[-x stop-after-pieces] [-j threads] [-D] [-v] "
+	    "[role:text ...]\n");
 	exit(2);
 }
 
@@ -144,6 +147,8 @@ probe_run(void *arg)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pc->sv) == -1)
 		fatal("socketpair");
+	if (pc->pending_byte && write(pc->sv[1], "x", 1) != 1)
+		fatal("write");
 	if (pc->cancel_ms > 0) {
 		if (pthread_create(&pc->timer, NULL, probe_timer, pc) != 0)
 			fatalx("pthread_create failed");
@@ -210,7 +215,7 @@ main(int argc, char **argv)
 	const char		*colon, *key;
 	long			 cancel_ms = 0;
 	int			 ch, i, nthreads = 1, cancel_pieces = 0;
-	int			 stop_pieces = 0, nmsgs;
+	int			 stop_pieces = 0, nmsgs, pending_byte = 0;
 	char			*system_prompt = NULL, **roles;
 
 	log_init("llmprobe", LOG_LEVEL_WARN, 0);
@@ -225,7 +230,7 @@ main(int argc, char **argv)
 	if ((key = getenv("CHAT_LLM_API_KEY")) != NULL && *key != '\0')
 		cfg.llm_api_key = xstrdup(key);
 
-	while ((ch = getopt(argc, argv, "C:c:F:j:k:m:n:P:p:S:s:t:u:vx:")) !=
+	while ((ch = getopt(argc, argv, "C:c:DF:j:k:m:n:P:p:S:s:t:u:vx:")) !=
 	    -1) {
 		switch (ch) {
 		case 'C':
@@ -233,6 +238,9 @@ main(int argc, char **argv)
 			break;
 		case 'c':
 			cancel_ms = strtol(optarg, NULL, 10);
+			break;
+		case 'D':
+			pending_byte = 1;
 			break;
 		case 'F':
 			cfg.first_token_timeout_ms = strtol(optarg, NULL, 10);
@@ -324,6 +332,7 @@ main(int argc, char **argv)
 		calls[i].cancel_ms = cancel_ms;
 		calls[i].cancel_pieces = cancel_pieces;
 		calls[i].stop_pieces = stop_pieces;
+		calls[i].pending_byte = pending_byte;
 		dbuf_init(&calls[i].text, 8 * 1024 * 1024);
 		if (pthread_create(&calls[i].thread, NULL, probe_run,
 		    &calls[i]) != 0)
