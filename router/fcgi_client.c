@@ -105,7 +105,7 @@ static void	 inv_detach_fc(struct invocation *, int);
 static void	 inv_unqueue(struct invocation *);
 static int	 inv_write(struct invocation *);
 static void	 inv_control(struct invocation *, const unsigned char *,
-		     size_t);
+		     size_t, int);
 static void	 fc_kill(struct fcgi_conn *);
 static int	 on_stdout(void *, const unsigned char *, size_t);
 static int	 on_stderr(void *, const unsigned char *, size_t);
@@ -740,8 +740,12 @@ on_frame(void *arg, enum cgi_frame kind, const unsigned char *data,
 	int			 code = 1000;
 	size_t			 rlen;
 
-	if (c == NULL || inv->discard || c->state >= CONN_CLOSING)
+	if (c == NULL || inv->discard || c->state >= CONN_CLOSING) {
+		/* Counts still count: a DISCONNECT handler's, for one. */
+		if (kind == CGI_FRAME_CONTROL)
+			inv_control(inv, data, len, 0);
 		return (0);
+	}
 	switch (kind) {
 	case CGI_FRAME_TEXT:
 	case CGI_FRAME_BINARY:
@@ -761,15 +765,19 @@ on_frame(void *arg, enum cgi_frame kind, const unsigned char *data,
 		conn_close(c, code, reason);
 		break;
 	case CGI_FRAME_CONTROL:
-		inv_control(inv, data, len);
+		inv_control(inv, data, len, 1);
 		break;
 	}
 	return (0);
 }
 
-/* A CONTROL event: join, leave, set-context, count or close. */
+/*
+ * A CONTROL event: join, leave, set-context, count or close. When the
+ * connection is gone or closing (live is 0), only counts apply.
+ */
 static void
-inv_control(struct invocation *inv, const unsigned char *data, size_t len)
+inv_control(struct invocation *inv, const unsigned char *data, size_t len,
+    int live)
 {
 	struct conn	*c = inv->conn;
 	json_t		*j, *v;
@@ -784,6 +792,10 @@ inv_control(struct invocation *inv, const unsigned char *data, size_t len)
 	    (type = json_string_value(json_object_get(j, "type"))) == NULL) {
 		log_warnx("%s: %s: invalid control message", __func__,
 		    inv->request_id);
+		json_decref(j);
+		return;
+	}
+	if (!live && strcmp(type, "count") != 0) {
 		json_decref(j);
 		return;
 	}

@@ -603,13 +603,10 @@ h.stackTest('a CONNECT handler may count', countOnBye, async (s) => {
 });
 
 /*
- * The router drops every CONTROL event of an invocation whose connection
- * is closing or closed (fcgi_client.c on_frame), so a DISCONNECT
- * handler's counts are lost. Marked TODO until that changes; an
- * unexpected pass then shows up as XPASS.
+ * Controls of an invocation whose connection is closing or gone are
+ * dropped, except count: a DISCONNECT handler's counts reach /metrics.
  */
-h.stackTest('a DISCONNECT handler may count', countOnBye, async (s, t) => {
-	t.todo('the router ignores controls once the connection is closing');
+h.stackTest('a DISCONNECT handler may count', countOnBye, async (s) => {
 	const c = await s.connectId('/ws');
 	const d = await s.connectId('/ws');
 	c.close(1000);
