@@ -31,7 +31,7 @@
 #define JWT_HS256_SIG_LEN	32	/* bytes of an HMAC-SHA256 */
 #define JWT_PEM_PUBLIC_BEGIN	"-----BEGIN PUBLIC KEY-----"
 #define JWT_PEM_PUBLIC_END	"-----END PUBLIC KEY-----"
-#define JWT_TIME_MAX		253402300799.0	/* 9999-12-31T23:59:59Z */
+#define JWT_TIME_MAX		253402300799.0	/* the end of 9999 */
 
 static void	 jwt_set_err(char *, size_t, const char *);
 static int	 jwt_b64url_value(unsigned char);

@@ -17,7 +17,7 @@
 #include "chat.h"
 
 #define TOKEN_PROGNAME		"wsrouter-chat-token"
-#define TOKEN_KEY_MAX		65536		/* bytes of a key file */
+#define TOKEN_KEY_MAX		65536	/* bytes of a key file */
 #define TOKEN_TTL_DEFAULT	3600
 #define TOKEN_TTL_MAX		(10L * 366 * 86400)
 #define TOKEN_SUB_DEFAULT	"dev-user"

@@ -29,7 +29,7 @@
  * a test value and nothing else.
  */
 
-#define NOW		1800000000L	/* 2027-01-15, the policy's clock */
+#define NOW		1800000000L	/* the policy's clock, 2027 */
 #define LEEWAY		30
 #define HS_KEY		"test-only-hs256-secret-not-for-production-use"
 #define HDR_HS256	"{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
@@ -64,7 +64,8 @@ struct keys {
 };
 
 static char	*b64url(const unsigned char *, size_t);
-static char	*make_token(const char *, const char *, const struct signing *);
+static char	*make_token(const char *, const char *,
+		    const struct signing *);
 static char	*make_hs(const char *, const char *);
 static char	*make_rs(const char *, const char *, EVP_PKEY *);
 static char	*claims(const char *);
@@ -342,8 +343,8 @@ test_policy(const struct keys *k)
 	static const struct {
 		const char	*desc;
 		enum jwt_alg_pin alg;
-		const char	*key;		/* NULL: one of the keys */
-		int		 which;		/* which key when key is NULL */
+		const char	*key;		/* NULL: keys[which] */
+		int		 which;
 		long		 leeway;
 		const char	*issuer;
 		const char	*reason;	/* NULL: accepted */
@@ -427,10 +428,11 @@ test_policy(const struct keys *k)
 	/* jwt_verify applies the same check: a short key verifies nothing. */
 	{
 		static const char	 shortkey[] = "short-secret";
-		struct signing		 s = { SIGN_HMAC, NULL, NULL, 0, NULL,
-					    NULL };
+		struct signing		 s;
 		char			*pl, *tok;
 
+		memset(&s, 0, sizeof s);
+		s.how = SIGN_HMAC;
 		s.md = EVP_sha256();
 		s.key = (const unsigned char *)shortkey;
 		s.keylen = strlen(shortkey);
@@ -451,11 +453,12 @@ test_alg(const struct keys *k)
 {
 	static const char *const nones[] = { "none", "None", "NONE", "nOnE" };
 	struct jwt_policy	 hs, rs;
-	struct signing		 s = { SIGN_EMPTY, NULL, NULL, 0, NULL, NULL };
+	struct signing		 s;
 	jwt_t			*jwt;
 	char			*pl, *tok, *hdr, desc[128];
 	size_t			 i;
 
+	memset(&s, 0, sizeof s);
 	policy_hs(&hs);
 	policy_rs(&rs, k);
 	pl = claims("");
@@ -605,9 +608,9 @@ test_claims_time(void)
 {
 	static const struct {
 		const char	*desc;
-		long		 exp;		/* relative to NOW; 0: absent */
-		const char	*name;		/* another claim, or NULL */
-		long		 rel;		/* its value relative to NOW */
+		long		 exp;		/* after NOW; 0: none */
+		const char	*name;		/* one more claim */
+		long		 rel;		/* its value, after NOW */
 		const char	*raw;		/* or its JSON text */
 		const char	*reason;	/* NULL: accepted */
 	} cases[] = {
@@ -767,7 +770,7 @@ test_claims_sub(void)
 {
 	static const struct {
 		const char	*desc;
-		const char	*sub;		/* JSON text; NULL: absent */
+		const char	*sub;		/* JSON; NULL: absent */
 		const char	*want;		/* NULL: refused */
 		const char	*reason;
 	} cases[] = {
@@ -829,7 +832,8 @@ test_malformed(void)
 {
 	struct jwt_policy	 hs;
 	struct jwt_claims	 c;
-	char			*pl, *good, *tok, *big, *h, *p, *dot, err[128];
+	char			*pl, *good, *tok, *big, *h, *p, *dot;
+	char			 err[128];
 	size_t			 len, pad, glen;
 	unsigned char		 withnul[256];
 
@@ -886,7 +890,7 @@ test_malformed(void)
 	xasprintf(&tok, "%s\n", good);
 	expect_fail(&hs, tok, "malformed token", "a trailing newline");
 	free(tok);
-	/* A header of 4n+1 letters, and one whose last letter has stray bits. */
+	/* A header of 4n+1 letters; one whose last letter has stray bits. */
 	h = b64url((const unsigned char *)HDR_HS256, strlen(HDR_HS256));
 	p = b64url((const unsigned char *)pl, strlen(pl));
 	xasprintf(&tok, "%sA.%s.%s", h, p, dot + 1);
@@ -1253,7 +1257,8 @@ test_tool(const struct keys *k)
 {
 	struct jwt_policy	 hs, rs;
 	const char		*top;
-	char			*tool, *tok, *args, dir[] = "/tmp/test_jwt.XXXXXX";
+	char			*tool, *tok, *args;
+	char			 dir[] = "/tmp/test_jwt.XXXXXX";
 	char			*priv, *sec;
 	FILE			*f;
 	int			 st;
