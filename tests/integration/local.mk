@@ -29,7 +29,8 @@ INTEGRATION_TESTS = \
 	integration/examples.js \
 	integration/router_extras.js \
 	integration/demo.js \
-	integration/fakellm.py
+	integration/fakellm.py \
+	integration/llm.py
 
 TESTS += $(INTEGRATION_TESTS)
 
