@@ -608,9 +608,9 @@ test_claims_time(void)
 {
 	static const struct {
 		const char	*desc;
-		long		 exp;		/* after NOW; 0: none */
+		long		 exp;		/* NOW+exp; 0: none */
 		const char	*name;		/* one more claim */
-		long		 rel;		/* its value, after NOW */
+		long		 rel;		/* its value - NOW */
 		const char	*raw;		/* or its JSON text */
 		const char	*reason;	/* NULL: accepted */
 	} cases[] = {
