@@ -4,6 +4,9 @@
 # a bounded time and skips itself when they were not built.
 FUZZ_NAMES = fcgi cgi route config
 FUZZ_TARGETS = fuzz/fuzz_fcgi fuzz/fuzz_cgi fuzz/fuzz_route fuzz/fuzz_config
+# The chat handler's safety lexicon and classifier.
+FUZZ_NAMES += safety
+FUZZ_TARGETS += fuzz/fuzz_safety
 FUZZ_LIB_SRCS = $(top_srcdir)/lib/xmalloc.c $(top_srcdir)/lib/log.c \
 	$(top_srcdir)/lib/dbuf.c $(top_srcdir)/lib/util.c
 FUZZ_HDRS = $(top_srcdir)/lib/common.h $(top_srcdir)/router/wsrouter.h \
@@ -17,6 +20,7 @@ TESTS += fuzz/run-fuzzers.sh
 EXTRA_DIST += fuzz/run-fuzzers.sh fuzz/fuzz_fcgi.c fuzz/fuzz_cgi.c \
 	fuzz/fuzz_route.c fuzz/fuzz_config.c fuzz/fcgi.dict fuzz/cgi.dict \
 	fuzz/route.dict fuzz/config.dict fuzz/corpus
+EXTRA_DIST += fuzz/fuzz_safety.c fuzz/safety.dict
 
 if ENABLE_FUZZING
 check_SCRIPTS += $(FUZZ_TARGETS)
@@ -49,4 +53,15 @@ fuzz/fuzz_config: $(srcdir)/fuzz/fuzz_config.c \
 	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ \
 	    $(srcdir)/fuzz/fuzz_config.c $(top_srcdir)/router/config.c \
 	    $(FUZZ_LIB_SRCS)
+
+FUZZ_SAFETY_LEXICON = $(abs_top_srcdir)/handlers/chat/safety-lexicon.txt
+fuzz/fuzz_safety: $(srcdir)/fuzz/fuzz_safety.c \
+	    $(top_srcdir)/handlers/chat/safety.c \
+	    $(top_srcdir)/handlers/chat/chat.h $(FUZZ_LIB_SRCS) $(FUZZ_HDRS)
+	@$(MKDIR_P) fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CFLAGS) \
+	    -I$(top_srcdir)/handlers/chat $(JANSSON_CFLAGS) \
+	    -DFUZZ_SAFETY_LEXICON='"$(FUZZ_SAFETY_LEXICON)"' \
+	    -o $@ $(srcdir)/fuzz/fuzz_safety.c \
+	    $(top_srcdir)/handlers/chat/safety.c $(FUZZ_LIB_SRCS)
 endif
