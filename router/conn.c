@@ -53,6 +53,7 @@ refuse(struct lws *wsi, int status, const char *text, const char *extra)
 	char	buf[512];
 	int	n;
 
+	subproto_forget(lws_get_socket_fd(wsi));
 	n = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s"
 	    "Connection: close\r\n\r\n%s\n", status, text, strlen(text) + 1,
@@ -389,11 +390,18 @@ conn_connect_params(struct conn *c, struct invocation *inv)
 	};
 	struct lws	*wsi = c->wsi;
 	struct dbuf	 q;
-	char		 buf[4096], name[64];
+	char		 buf[HTTP_HEAD_MAX], name[64], *list;
 	int		 n, i;
 	size_t		 k;
 
 	for (k = 0; k < nitems(hdrs); k++) {
+		if (hdrs[k].token == WSI_TOKEN_PROTOCOL &&
+		    (list = subproto_take(lws_get_socket_fd(wsi))) != NULL) {
+			/* The whole list, which lws saw shortened. */
+			inv_add_param(inv, hdrs[k].name, list, strlen(list));
+			free(list);
+			continue;
+		}
 		n = lws_hdr_copy(wsi, buf, sizeof buf, hdrs[k].token);
 		if (n > 0)
 			inv_add_param(inv, hdrs[k].name, buf, n);
@@ -828,6 +836,7 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			break;
 		pss->conn = NULL;
 		maskcheck_forget(lws_get_socket_fd(wsi));
+		subproto_forget(lws_get_socket_fd(wsi));
 		if (c->close_code == 0)
 			c->close_code = 1006;
 		conn_closed(c);

@@ -109,8 +109,11 @@ recv(int fd, void *buf, size_t len, int flags)
 	ssize_t	n;
 
 	n = syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
-	if (n > 0 && fd >= 0 && (size_t)fd < nstates && states[fd].active &&
-	    (flags & MSG_PEEK) == 0)
+	if (n <= 0 || (flags & MSG_PEEK) != 0)
+		return (n);
+	if (fd >= 0 && (size_t)fd < nstates && states[fd].active)
 		mask_scan(&states[fd], buf, n);
+	else
+		subproto_recv(fd, buf, n);	/* a request head, maybe */
 	return (n);
 }

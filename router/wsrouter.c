@@ -395,6 +395,8 @@ main(int argc, char **argv)
 	    LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS |
 	    LWS_SERVER_OPTION_VALIDATE_UTF8;
 	info.fd_limit_per_thread = 0;
+	/* Room for long tokens in a query, header or subprotocol list. */
+	info.max_http_header_data = HTTP_HEAD_MAX;
 	if ((router->ctx = lws_create_context(&info)) == NULL)
 		fatalx("cannot create the libwebsockets context");
 	if (create_vhosts(cfg) == -1) {

@@ -30,6 +30,7 @@ struct invocation;
 #define IDENTITY_MAX		1024	/* X-WS-Identity */
 #define CONTEXT_MAX		8192	/* X-WS-Context (a JSON object) */
 #define CHANNEL_NAME_MAX	128
+#define HTTP_HEAD_MAX		16384	/* an upgrade request's headers */
 #define CLOSE_REASON_MAX	123	/* RFC 6455: 125 minus the code */
 
 /* config.c */
@@ -402,6 +403,11 @@ void		 channel_list(struct conn *, struct dbuf *);
 void		 maskcheck_watch(int);
 void		 maskcheck_forget(int);
 int		 maskcheck_violated(int);
+
+/* subproto.c */
+void		 subproto_recv(int, char *, size_t);
+char		*subproto_take(int);
+void		 subproto_forget(int);
 
 /* The lws protocol callbacks (conn.c, fcgi_client.c, mgmt.c). */
 #ifdef LWS_PROTOCOL_CALLBACKS
