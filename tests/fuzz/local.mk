@@ -7,6 +7,9 @@ FUZZ_TARGETS = fuzz/fuzz_fcgi fuzz/fuzz_cgi fuzz/fuzz_route fuzz/fuzz_config
 # The chat handler's safety lexicon and classifier.
 FUZZ_NAMES += safety
 FUZZ_TARGETS += fuzz/fuzz_safety
+# The chat handler's model stream parsers.
+FUZZ_NAMES += llmparse
+FUZZ_TARGETS += fuzz/fuzz_llmparse
 FUZZ_LIB_SRCS = $(top_srcdir)/lib/xmalloc.c $(top_srcdir)/lib/log.c \
 	$(top_srcdir)/lib/dbuf.c $(top_srcdir)/lib/util.c
 FUZZ_HDRS = $(top_srcdir)/lib/common.h $(top_srcdir)/router/wsrouter.h \
@@ -21,6 +24,7 @@ EXTRA_DIST += fuzz/run-fuzzers.sh fuzz/fuzz_fcgi.c fuzz/fuzz_cgi.c \
 	fuzz/fuzz_route.c fuzz/fuzz_config.c fuzz/fcgi.dict fuzz/cgi.dict \
 	fuzz/route.dict fuzz/config.dict fuzz/corpus
 EXTRA_DIST += fuzz/fuzz_safety.c fuzz/safety.dict
+EXTRA_DIST += fuzz/fuzz_llmparse.c fuzz/llmparse.dict
 
 if ENABLE_FUZZING
 check_SCRIPTS += $(FUZZ_TARGETS)
@@ -64,4 +68,14 @@ fuzz/fuzz_safety: $(srcdir)/fuzz/fuzz_safety.c \
 	    -DFUZZ_SAFETY_LEXICON='"$(FUZZ_SAFETY_LEXICON)"' \
 	    -o $@ $(srcdir)/fuzz/fuzz_safety.c \
 	    $(top_srcdir)/handlers/chat/safety.c $(FUZZ_LIB_SRCS)
+
+fuzz/fuzz_llmparse: $(srcdir)/fuzz/fuzz_llmparse.c \
+	    $(top_srcdir)/handlers/chat/llmparse.c \
+	    $(top_srcdir)/handlers/chat/llmparse.h $(FUZZ_LIB_SRCS) $(FUZZ_HDRS)
+	@$(MKDIR_P) fuzz
+	$(AM_V_CCLD)$(FUZZ_CC) $(FUZZ_CFLAGS) \
+	    -I$(top_srcdir)/handlers/chat $(JANSSON_CFLAGS) \
+	    -o $@ $(srcdir)/fuzz/fuzz_llmparse.c \
+	    $(top_srcdir)/handlers/chat/llmparse.c $(FUZZ_LIB_SRCS) \
+	    $(JANSSON_LIBS)
 endif
