@@ -34,19 +34,19 @@
 #include "common.h"
 #include "chat.h"
 
-#define SAFETY_FILE_MAX		(1024 * 1024)	/* bytes in a lexicon */
-#define SAFETY_LINE_MAX		512	/* bytes in a line, no newline */
+#define SAFETY_FILE_MAX		(1024 * 1024) /* a lexicon's bytes */
+#define SAFETY_LINE_MAX		512	/* bytes, no newline */
 #define SAFETY_CATEGORIES_MAX	64
 #define SAFETY_PHRASES_MAX	4096
 #define SAFETY_NEGATORS_MAX	128
 #define SAFETY_FILLERS_MAX	256
-#define SAFETY_PHRASE_MAX	120	/* bytes as written; fits the verdict */
+#define SAFETY_PHRASE_MAX	120	/* bytes as written (verdicts) */
 #define SAFETY_WORDS_MAX	12	/* words in a phrase or negator */
 #define SAFETY_PREFIX_MIN	3	/* bytes before a '*' */
 #define SAFETY_PREFIX_MAX	63	/* bytes before a '*' (a bit mask) */
 #define SAFETY_NAME_MAX		63	/* a category name */
 #define SAFETY_INTENT_MAX	31
-#define SAFETY_FILLER_REACH	4	/* fillers between negator and match */
+#define SAFETY_FILLER_REACH	4	/* fillers before a negated match */
 
 #define SAFETY_FNV_BASIS	2166136261u
 #define SAFETY_FNV_PRIME	16777619u
@@ -54,37 +54,37 @@
 /* What a character is to the tokenizer. */
 enum safety_class {
 	SAFETY_WORD,		/* part of a word */
-	SAFETY_DROP,		/* dropped, the word goes on (apostrophes) */
+	SAFETY_DROP,		/* dropped; the word goes on (') */
 	SAFETY_SPACE,		/* ends a word */
 	SAFETY_CLAUSE		/* ends a word and a clause */
 };
 
 /* A word of a text or a pattern, in a normalized copy. */
 struct safety_tok {
-	size_t		 tk_off;	/* into the copy, NUL-terminated */
+	size_t		 tk_off;	/* into the copy, NUL after it */
 	size_t		 tk_len;
 	uint32_t	 tk_hash;
 	size_t		 tk_clause;	/* which clause of the text */
-	int		 tk_star;	/* patterns: ends with '*', a prefix */
+	int		 tk_star;	/* patterns: a prefix, had '*' */
 };
 
 /* A text or pattern cut into words. */
 struct safety_text {
-	struct dbuf		 st_norm;	/* the words, NUL after each */
+	struct dbuf		 st_norm;	/* words, NUL after each */
 	struct safety_tok	*st_toks;
 	size_t			 st_ntoks;
-	size_t			 st_maxtoks;	/* what the input can hold */
+	size_t			 st_maxtoks;	/* the input's most */
 };
 
 /* A phrase, negator or filler: a sequence of words. */
 struct safety_seq {
 	char			*sq_text;	/* as written, trimmed */
-	char			*sq_norm;	/* the words, NUL after each */
+	char			*sq_norm;	/* words, NUL after each */
 	struct safety_tok	*sq_words;	/* tk_off into sq_norm */
 	size_t			 sq_nwords;
 	size_t			 sq_line;
-	size_t			 sq_category;	/* phrases: the index */
-	long			 sq_next;	/* phrases: bucket chain, -1 */
+	size_t			 sq_category;	/* phrases: whose */
+	long			 sq_next;	/* phrases: chain, or -1 */
 };
 
 struct safety_category {
@@ -104,7 +104,7 @@ struct safety_lexicon {
 	size_t			 lx_nnegators;
 	struct safety_seq	*lx_fillers;	/* one word each */
 	size_t			 lx_nfillers;
-	long			*lx_buckets;	/* first words and prefixes */
+	long			*lx_buckets;	/* by first word */
 	size_t			 lx_nbuckets;	/* a power of two */
 	uint64_t		 lx_prefix_lens; /* bit k: a k-byte prefix */
 };
@@ -123,7 +123,8 @@ struct safety_parse {
 	}			 sp_section;
 };
 
-static size_t	safety_utf8_decode(const unsigned char *, size_t, int32_t *);
+static size_t	safety_utf8_decode(const unsigned char *, size_t,
+		    int32_t *);
 static size_t	safety_utf8_encode(int32_t, unsigned char *);
 static int32_t	safety_fold(int32_t);
 static enum safety_class safety_classof(int32_t);
@@ -727,8 +728,8 @@ safety_add_phrase(struct safety_parse *sp, struct safety_lexicon *lx,
 	for (i = 0; i < lx->lx_nphrases; i++) {
 		if (safety_seq_same(&lx->lx_phrases[i], &sq)) {
 			safety_seq_free(&sq);
-			return (safety_perr(sp, "phrase \"%s\" repeats line %zu",
-			    lx->lx_phrases[i].sq_text,
+			return (safety_perr(sp, "phrase \"%s\" repeats line"
+			    " %zu", lx->lx_phrases[i].sq_text,
 			    lx->lx_phrases[i].sq_line));
 		}
 	}

@@ -18,7 +18,7 @@
 #include "common.h"
 #include "chat.h"
 
-#define WEBHOOK_BACKOFF_MS	200	/* before the first retry, doubled */
+#define WEBHOOK_BACKOFF_MS	200	/* the first retry's; doubled */
 #define WEBHOOK_BACKOFF_MAX_MS	10000
 #define WEBHOOK_RETRIES_MAX	10
 

@@ -23,7 +23,7 @@
 struct load_case {
 	const char	*desc;
 	const char	*text;
-	const char	*want;		/* the whole "t.txt:N: ..." prefix */
+	const char	*want;		/* the "t.txt:N: " prefix */
 	const char	*says;		/* a part of the rest */
 };
 
@@ -220,7 +220,8 @@ static void
 test_phrases(const struct safety_lexicon *lx, const char *path)
 {
 	struct safety_verdict	 v;
-	char			*buf, *line, *nl, *tab, *tab2, text[TEXT_MAX];
+	char			*buf, *line, *nl, *tab, *tab2;
+	char			 text[TEXT_MAX];
 	size_t			 len, lineno = 0, tlen, n = 0, right = 0;
 	size_t			 conf[4][4], i, j, todo = 0;
 	size_t			 tp = 0, fn = 0, fp = 0, tn = 0;
@@ -364,7 +365,8 @@ test_small_lexicon(void)
 	is_str(risk_name(v.level), "none", "a wildcard needs its whole prefix");
 	safety_classify(lx, "skyred sky", 10, &v);
 	is_str(risk_name(v.level), "none", "a prefix is at the word's start");
-	safety_classify(lx, "ХОЧУ УМЕРЕТЬ", strlen("ХОЧУ УМЕРЕТЬ"), &v);
+	safety_classify(lx, "ХОЧУ УМЕРЕТЬ", strlen("ХОЧУ УМЕРЕТЬ"),
+	    &v);
 	is_str(risk_name(v.level), "high", "Cyrillic is folded");
 	safety_classify(lx, "ÉTÉ BRÛLANT", strlen("ÉTÉ BRÛLANT"), &v);
 	is_str(risk_name(v.level), "high", "Latin-1 is folded");
@@ -382,7 +384,8 @@ test_small_lexicon(void)
 	is_str(risk_name(v.level), "low", "negation reaches over four fillers"
 	    " at most");
 	safety_classify(lx, "not going to see to green", 25, &v);
-	is_str(risk_name(v.level), "none", "negation reaches over four fillers");
+	is_str(risk_name(v.level), "none", "negation reaches over four"
+	    " fillers");
 	safety_classify(lx, "not. green", 10, &v);
 	is_str(risk_name(v.level), "low", "negation stops at a clause's end");
 	safety_classify(lx, "not really green", 16, &v);
@@ -491,7 +494,8 @@ test_load_file(void)
 {
 	struct safety_lexicon	*lx;
 	struct safety_verdict	 v;
-	char			 path[] = "/tmp/test_safety.XXXXXX", err[512];
+	char			 path[] = "/tmp/test_safety.XXXXXX";
+	char			 err[512];
 	char			 want[600];
 	FILE			*f;
 	int			 fd;
