@@ -260,7 +260,7 @@ test_phrases(const struct safety_lexicon *lx, const char *path)
 		ok(v.level == want, "safety-phrases.tsv:%zu: %s: %.*s%s%s",
 		    lineno, risk_name(want), (int)(tab2 != NULL ? tab2 - tab -
 		    1 : nl - tab - 1), tab + 1, tab2 != NULL ? " # TODO " : "",
-		    tab2 != NULL ? tab2 + 6 : "");
+		    tab2 != NULL ? tab2 + 6 + strspn(tab2 + 6, " ") : "");
 		if (v.level != want)
 			tap_diag("  got %s (%s: \"%s\")", risk_name(v.level),
 			    v.category, v.phrase);
