@@ -19,8 +19,8 @@
 #include "chat.h"
 
 #define DB_UUID_LEN		36	/* canonical text form */
-#define DB_SLACK_MS		1000	/* client deadline past the server's
-					   statement_timeout */
+/* Our own deadline: this long after the server's statement_timeout. */
+#define DB_SLACK_MS		1000
 #define DB_DEFAULT_TIMEOUT_MS	5000
 
 /*
@@ -31,9 +31,9 @@
  */
 struct db {
 	PGconn		*conn;
-	char		*url;		/* the URL conn was made with */
-	long		 timeout_ms;	/* and its statement_timeout */
-	int		 fatal;		/* the server said FATAL: it is going */
+	char		*url;		/* conn was made with it */
+	long		 timeout_ms;	/* and this statement_timeout */
+	int		 fatal;		/* the server said FATAL */
 	char		 error[256];	/* the last failure, one line */
 };
 
@@ -48,8 +48,8 @@ static void	 db_notice(void *, const PGresult *);
 static int	 db_wait(PGconn *, short, uint64_t);
 static int	 db_connect(struct db *, const char *, long);
 static int	 db_alive(struct db *);
-static PGresult	*db_exec(struct db *, const char *, int, const char *const *,
-		    const int *, const int *);
+static PGresult	*db_exec(struct db *, const char *, int,
+		    const char *const *, const int *, const int *);
 static int	 db_command(struct db *, const char *);
 static void	 db_rollback(struct db *);
 static const char *db_nullable(const char *);
@@ -122,7 +122,8 @@ db_seterr_conn(struct db *db, const char *what)
 		msg = PQerrorMessage(db->conn);
 	if (msg == NULL || *msg == '\0')
 		msg = "unknown error";
-	if (strncmp(msg, "ERROR:  ", 8) == 0 || strncmp(msg, "FATAL:  ", 8) == 0)
+	if (strncmp(msg, "ERROR:  ", 8) == 0 ||
+	    strncmp(msg, "FATAL:  ", 8) == 0)
 		msg += 8;
 	db_seterr(db, "%s: %s", what, msg);
 }
@@ -213,7 +214,8 @@ db_connect(struct db *db, const char *url, long timeout_ms)
 	PQconninfoOption	*opts, *o;
 	PostgresPollingStatusType st;
 	const char		**kw, **val, *url_options = NULL;
-	char			*errmsg = NULL, *options = NULL, ctimeout[32];
+	char			*errmsg = NULL, *options = NULL;
+	char			 ctimeout[32];
 	int			 n, count, have_app = 0, have_ct = 0, r;
 	uint64_t		 deadline;
 
@@ -343,8 +345,9 @@ db_thread(const struct chat_config *cfg)
 {
 	struct db	*db = db_self();
 	long		 timeout_ms;
-	const char	*url = cfg->database_url != NULL ? cfg->database_url : "";
+	const char	*url;
 
+	url = cfg->database_url != NULL ? cfg->database_url : "";
 	timeout_ms = cfg->db_timeout_ms > 0 ? cfg->db_timeout_ms :
 	    DB_DEFAULT_TIMEOUT_MS;
 	if (db->conn != NULL && (db->url == NULL || strcmp(db->url, url) != 0 ||

@@ -139,7 +139,8 @@ test_connect(void)
 	char			 url[128];
 	char			 refused[] =
 	    "postgresql://wsrouter:s3cretpw@127.0.0.1:1/x";
-	char			 malformed[] = "postgresql://u:pw%zz@127.0.0.1:1/x";
+	char			 malformed[] =
+	    "postgresql://u:pw%zz@127.0.0.1:1/x";
 
 	db = db_thread(&cfg);
 	ok(db != NULL, "db_thread connects (%s)", db_error(NULL));
@@ -407,8 +408,8 @@ test_messages(void)
 		"back\\slash \\' \\\\ \\x00 \\0 E'\\n'",
 		"$1 $$dollar quoted$$ $tag$ :name ? %s %n",
 		"\"double\" `back` ;; -- /* comment */",
-		"unicode: h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c "
-		    "\xf0\x9f\x99\x82 \xe2\x80\xae rtl",
+		("unicode: h\xc3\xa9llo \xe4\xb8\x96\xe7\x95\x8c "
+		    "\xf0\x9f\x99\x82 \xe2\x80\xae rtl"),
 		"tab\tnew\nline\r\n end",
 		"",
 	};
@@ -421,7 +422,8 @@ test_messages(void)
 	char		*v;
 
 	new_uuid(sid, sizeof sid);
-	is_int(db_session_claim(db, sid, "mallory"), DB_OK, "mallory's session");
+	is_int(db_session_claim(db, sid, "mallory"), DB_OK,
+	    "mallory's session");
 	for (i = 0; i < nitems(hostile); i++) {
 		id[0] = '\0';
 		is_int(db_message_add(db, sid, "c1", "user", hostile[i],
@@ -523,9 +525,9 @@ test_history(void)
 	struct chat_msg	*m;
 	size_t		 n;
 	char		 sid[64], other[64];
-	const char	*u1 = "0123456789";			/* 10 */
-	const char	*a1 = "abcdefghijklmnopqrst";		/* 20 */
-	const char	*u2 = "012345678901234567890123456789";	/* 30 */
+	const char	*u1 = "0123456789";
+	const char	*a1 = "abcdefghijklmnopqrst";
+	const char	*u2 = "012345678901234567890123456789";
 	const char	*u3 = "0123456789012345678901234567890123456789";
 
 	new_uuid(sid, sizeof sid);
@@ -743,8 +745,8 @@ test_lost(void)
 	PQclear(res);
 	db = db_thread(&cfg);
 	pthread_create(&t, NULL, terminator_main, &killed);
-	is_int(db == NULL ? -100 : db_connection_open(db, "k1", "kate", NULL, NULL, NULL, 5),
-	    DB_ERROR, "a statement whose session is ended: DB_ERROR");
+	is_int(db == NULL ? -100 : db_connection_open(db, "k1", "kate", NULL,
+	    NULL, NULL, 5), DB_ERROR, "a statement whose session is ended: DB_ERROR");
 	pthread_join(t, NULL);
 	ok(killed, "the session was ended while it waited");
 	ok(strstr(db_error(db), "terminat") != NULL ||
