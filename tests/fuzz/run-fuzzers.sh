@@ -4,7 +4,8 @@
 # time per target (default 20). A crashing input is kept in tests/fuzz/ of
 # the build tree.
 
-names="fcgi cgi route config"
+# The targets: tests/fuzz/local.mk passes its FUZZ_NAMES.
+names="${FUZZ_NAMES:-fcgi cgi route config safety llmparse}"
 srcdir="${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/fuzz"
 bindir="${top_builddir:-$(pwd)/..}/tests/fuzz"
 secs="${FUZZ_SECONDS:-20}"
@@ -21,7 +22,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/wsr-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
 trap 'exit 1' INT TERM
 
-echo "1..4"
+echo "1..$(echo $names | wc -w)"
 n=0
 for t in $names; do
 	n=$((n + 1))
