@@ -71,6 +71,14 @@ ok "the server logs to DIR/postgres.log" test -s "$PGDIR/postgres.log"
 is "$?" 1 "pg-tmp start on another port while running: refused"
 "$PGTMP" frob "$PGDIR" >/dev/null 2>&1
 is "$?" 2 "pg-tmp with an unknown command: usage, exit 2"
+out=$(PG_BINDIR=$WSR_DIR "$PGTMP" start "$WSR_DIR/other" 2>&1)
+like "$out" 'has no initdb' "pg-tmp: a PG_BINDIR without the programs: said"
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -m 700 "$WSR_DIR/private"
+	out=$("$PGTMP" start "$WSR_DIR/private/pg" 2>&1)
+	is "$?" 1 "as root, a folder postgres cannot reach: refused"
+	like "$out" 'not reachable by the postgres user' "and said why"
+fi
 
 # A normal user (when we are root and the scripts are readable to one).
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 &&
