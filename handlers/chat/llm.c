@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include <sys/types.h>
-#include <errno.h>
+#include <ctype.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -114,6 +114,9 @@ llm_fail(struct llm_call *c, enum llm_status status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->res->error, sizeof c->res->error, fmt, ap);
 	va_end(ap);
+	/* Cut at a character boundary, not in the middle of one. */
+	c->res->error[utf8_complete_prefix(c->res->error,
+	    strlen(c->res->error))] = '\0';
 	llm_scrub(c->res->error, c->cfg->llm_api_key);
 }
 
@@ -678,6 +681,11 @@ llm_scrub(char *s, const char *key)
 			memset(p, '*', klen);
 	}
 	for (p = s; (p = strstr(p, "sk-")) != NULL; ) {
+		if (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '-' ||
+		    p[-1] == '_')) {
+			p += 3;
+			continue;	/* "task-" is no key */
+		}
 		p += 3;
 		while (*p != '\0' && *p != ' ' && *p != '.' && *p != ',' &&
 		    *p != '"' && *p != '\'')

@@ -241,6 +241,10 @@ class Stub(http.server.BaseHTTPRequestHandler):
             self.raw(502, "application/json",
                      [b'{"error":{"message":"' + b"e" * 4096 + b'"}}'] +
                      [b" " * 65536 for _ in range(16)])
+        elif case == "keyecho":
+            self.raw(200, es, [sse({"error": {
+                "message": f"Incorrect API key provided: {KEY}, also "
+                           "sk-other-key9 (task-force)"}})])
         elif case == "html":
             self.raw(502, "text/html", [b"<html>Bad Gateway</html>"])
         elif case == "ollama":
@@ -516,6 +520,15 @@ def main():
         assert time.monotonic() - t0 < scaled(5)
         r = one(stub_url + "/html")
         assert r["error"] == "the model server answered HTTP 502", r
+
+    @tap.case("stub: keys quoted back by the server are blanked")
+    def _():
+        r = one(stub_url + "/keyecho", key=KEY)
+        assert r["status"] == "upstream_error", r
+        assert "Incorrect API key provided" in r["error"], r
+        assert KEY not in r["error"] and "sk-other" not in r["error"], r
+        assert "key9" not in r["error"], r
+        assert "(task-force)" in r["error"], r
 
     try:
         failed = tap.run()
