@@ -14,6 +14,13 @@
 // (per process, WSH_THREADS), www (serve the demo page), provider
 // ('openai' or 'ollama'), pool (extra lines for the chat pool block),
 // globals (extra router directives).
+//
+// Helpers for the chat tests: cs.uuid(), cs.TIMESTAMP_RE, cs.answer(frames)
+// (one answer's frames by kind), s.dial(opts) (a connection with headers or
+// subprotocols), s.refusal(opts) (a refused connection's close and frames),
+// s.fakeRecord(marker) (the fake model's record of one request),
+// s.appEvents(name) (a handler counter on the router's /metrics),
+// s.waitSql(...) (poll a query), s.fake.stop().
 
 const assert = require('node:assert');
 const child_process = require('node:child_process');
@@ -121,10 +128,19 @@ class Cluster {
 
 let cluster = null;
 
+/*
+ * Registered when the test file loads it, so the hook is the file's: one
+ * registered from inside the first test would run when that test ends.
+ */
+after(() => {
+	if (cluster)
+		cluster.destroy();
+	cluster = null;
+});
+
 async function theCluster() {
 	if (!cluster) {
 		cluster = new Cluster();
-		after(() => cluster.destroy());
 		process.on('exit', () => {
 			if (cluster)
 				cluster.destroy();
@@ -202,6 +218,14 @@ class Fake {
 	requests() {
 		return this.request('GET', '/_fake/requests');
 	}
+
+	// Stop the fake model server (its port is closed afterwards).
+	async stop() {
+		if (!h.exited(this.child)) {
+			this.child.kill('SIGTERM');
+			await h.waitFor(() => h.exited(this.child), 5000, 'the fake model to exit');
+		}
+	}
 }
 
 /* A chat stack: a harness Stack with the chat pieces around it. */
@@ -254,8 +278,104 @@ class ChatStack {
 		return c;
 	}
 
+	/*
+	 * Open a WebSocket with more than a token: opts.token (put in the
+	 * query unless null), opts.query (an object), opts.headers,
+	 * opts.protocols (subprotocols). Resolves the Client once open;
+	 * rejects on a refused handshake (err.statusCode for an HTTP answer).
+	 */
+	async dial(opts = {}) {
+		const WebSocket = require('ws');
+		const query = Object.assign({}, opts.query || {});
+		if (opts.token !== undefined && opts.token !== null)
+			query.token = opts.token;
+		const url = this.stack.wsUrl('/ws', Object.keys(query).length ? query : '');
+		const wsopts = { handshakeTimeout: h.scaled(5000) };
+		if (opts.headers)
+			wsopts.headers = opts.headers;
+		const ws = opts.protocols ? new WebSocket(url, opts.protocols, wsopts) :
+		    new WebSocket(url, wsopts);
+		const c = new h.Client(ws, url);
+		this.stack.clients.push(c);
+		await new Promise((resolve, reject) => {
+			const t = setTimeout(() => done(new Error('not open after 5 s')), h.scaled(5000));
+			function done(err) {
+				clearTimeout(t);
+				if (err)
+					reject(err);
+				else
+					resolve();
+			}
+			ws.once('open', () => done());
+			ws.once('unexpected-response', (req, res) => {
+				const e = new Error(`HTTP ${res.statusCode}`);
+				e.statusCode = res.statusCode;
+				res.resume();
+				req.destroy();
+				done(e);
+			});
+			ws.once('error', (e) => done(e));
+			ws.once('close', (code) => done(new Error(`closed (${code}) before open`)));
+		});
+		return c;
+	}
+
+	/*
+	 * A connection that the server should refuse: dial with opts, wait for
+	 * the close. Returns {code, reason, frames} (frames: texts received
+	 * before the close, which should be none).
+	 */
+	async refusal(opts = {}, timeout = 5000) {
+		const c = await this.dial(opts);
+		const info = await c.closed(timeout);
+		return { code: info.code, reason: info.reason,
+		    frames: c.all.map((f) => (f.isBinary ? `<binary ${f.data.length}>` : f.text)) };
+	}
+
+	/*
+	 * The fake model's record of the request whose last user message
+	 * holds marker, once it has ended (outcome not null), or now when
+	 * running is true.
+	 */
+	async fakeRecord(marker, timeout = 10000, running = false) {
+		return h.waitFor(async () => {
+			const recs = await this.fake.requests();
+			const rec = recs.find((r) => {
+				const users = (r.messages || []).filter((m) => m.role === 'user');
+				const last = users[users.length - 1];
+				return last && typeof last.content === 'string' &&
+				    last.content.includes(marker);
+			});
+			return rec && (running || rec.outcome !== null) ? rec : null;
+		}, timeout, `the fake model's request with ${marker}`);
+	}
+
+	// Every fake model record whose messages mention marker.
+	async fakeRecords(marker) {
+		return (await this.fake.requests()).filter((r) => (r.messages || []).some((m) =>
+		    typeof m.content === 'string' && m.content.includes(marker)));
+	}
+
+	// A handler counter on the router's /metrics (0 when absent).
+	async appEvents(name) {
+		return h.metricSum(await this.stack.metrics(), 'wsrouter_app_events_total',
+		    { pool: 'chat', name }) || 0;
+	}
+
 	sql(text, params) {
 		return this.pg.sql(text, params);
+	}
+
+	// Poll a query until pred(rows) holds; returns the rows.
+	async waitSql(text, params, pred, what, timeout = 5000) {
+		let rows;
+		try {
+			await h.waitFor(() => pred(rows = this.sql(text, params)), timeout, what);
+		} catch (e) {
+			e.message += `; last rows: ${JSON.stringify(rows)}`;
+			throw e;
+		}
+		return rows;
 	}
 
 	env() {
@@ -382,9 +502,47 @@ async function ask(c, session_id, message_text, timeout = 20000) {
 	    timeout);
 }
 
+// A random UUID, for session ids.
+function uuid() {
+	return crypto.randomUUID();
+}
+
+// The timestamp every server frame carries: ISO-8601 UTC, milliseconds.
+const TIMESTAMP_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/*
+ * The frames of one answer (as ask returns them), by kind: user (the
+ * user_message frame), escalation, start, chunks (the chunk frames),
+ * text (the chunks joined), complete, error, types (every frame's type,
+ * in order).
+ */
+function answer(frames) {
+	const a = { user: null, escalation: null, start: null, chunks: [], complete: null,
+	    error: null, types: frames.map((f) => f.type) };
+	for (const f of frames) {
+		if (f.type === 'user_message')
+			a.user = f;
+		else if (f.type === 'safety_escalation')
+			a.escalation = f;
+		else if (f.type === 'assistant_message_start')
+			a.start = f;
+		else if (f.type === 'assistant_message_chunk')
+			a.chunks.push(f);
+		else if (f.type === 'assistant_message_complete')
+			a.complete = f;
+		else if (f.type === 'error')
+			a.error = f;
+	}
+	a.text = a.chunks.map((f) => f.chunk).join('');
+	return a;
+}
+
 module.exports = {
 	ChatStack,
+	TIMESTAMP_RE,
+	answer,
 	ask,
+	uuid,
 	artifactDir,
 	chatTest,
 	framesUntil,

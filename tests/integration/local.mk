@@ -30,7 +30,8 @@ INTEGRATION_TESTS = \
 	integration/router_extras.js \
 	integration/demo.js \
 	integration/fakellm.py \
-	integration/llm.py
+	integration/llm.py \
+	integration/chat_flow.js
 
 TESTS += $(INTEGRATION_TESTS)
 
