@@ -804,8 +804,9 @@ text_pieces(const char **pieces, const size_t *lens, int *bad)
 	for (i = 0; pieces[i] != NULL; i++) {
 		before = d.len;
 		llmparse_text_feed(&t, pieces[i], lens[i], &d);
-		if (!utf8_valid(d.data + before, d.len - before) ||
-		    memchr(d.data + before, '\0', d.len - before) != NULL)
+		if (d.len > before && (!utf8_valid(d.data + before,
+		    d.len - before) || memchr(d.data + before, '\0',
+		    d.len - before) != NULL))
 			(*bad)++;
 	}
 	llmparse_text_flush(&t, &d);
