@@ -52,7 +52,7 @@ struct llm_call {
 	int			 got_first;
 	int			 done;		/* [DONE] or "done": true */
 	char			 finish[32];
-	long			 tokens;	/* the provider's count, or -1 */
+	long			 tokens;	/* the provider's count; -1 */
 	int			 curl_failed;	/* curl_err says why */
 };
 
@@ -440,7 +440,8 @@ llm_deadline(struct llm_call *c, uint64_t now)
 	if (c->got_first) {
 		if (c->cfg->stall_timeout_ms <= 0)
 			return (0);
-		return (c->last_usec + 1000 * (uint64_t)c->cfg->stall_timeout_ms);
+		return (c->last_usec +
+		    1000 * (uint64_t)c->cfg->stall_timeout_ms);
 	}
 	if (c->cfg->first_token_timeout_ms <= 0)
 		return (0);

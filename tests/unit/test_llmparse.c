@@ -219,7 +219,8 @@ sse_every_split(const char *s, size_t len, const char *want)
 		for (b = a; b <= len && bad < 3; b++) {
 			rec_init(&r);
 			if (sse_split(s, len, LLM_RECORD_MAX, a, b, &r) !=
-			    LLMPARSE_OK || strcmp(dbuf_str(&r.all), want) != 0) {
+			    LLMPARSE_OK ||
+			    strcmp(dbuf_str(&r.all), want) != 0) {
 				tap_diag("split at %zu,%zu: %s", a, b,
 				    dbuf_str(&r.all));
 				bad++;
@@ -252,7 +253,8 @@ nd_every_split(const char *s, size_t len, const char *want)
 		for (b = a; b <= len && bad < 3; b++) {
 			rec_init(&r);
 			if (nd_split(s, len, LLM_RECORD_MAX, a, b, &r) !=
-			    LLMPARSE_OK || strcmp(dbuf_str(&r.all), want) != 0) {
+			    LLMPARSE_OK ||
+			    strcmp(dbuf_str(&r.all), want) != 0) {
 				tap_diag("split at %zu,%zu: %s", a, b,
 				    dbuf_str(&r.all));
 				bad++;
@@ -323,9 +325,11 @@ test_sse_fields(void)
 static void
 test_sse_line_ends(void)
 {
-	static const char	crlf[] = "data: a\r\n\r\ndata: b\r\ndata: c\r\n\r\n";
+	static const char	crlf[] =
+	    "data: a\r\n\r\ndata: b\r\ndata: c\r\n\r\n";
 	static const char	cr[] = "data: a\r\rdata: b\r\r";
-	static const char	mixed[] = "data: a\r\n\ndata: b\r\rdata: c\n\r\n";
+	static const char	mixed[] =
+	    "data: a\r\n\ndata: b\r\rdata: c\n\r\n";
 
 	ok(sse_every_split(crlf, sizeof crlf - 1, "[a][b\nc]"),
 	    "sse: CRLF line ends, every split");
@@ -341,7 +345,8 @@ static void
 test_sse_bom(void)
 {
 	static const char	bom[] = "\xef\xbb\xbf" "data: a\n\n";
-	static const char	twice[] = "\xef\xbb\xbf\xef\xbb\xbf" "data: a\n\n";
+	static const char	twice[] =
+	    "\xef\xbb\xbf\xef\xbb\xbf" "data: a\n\n";
 	static const char	half[] = "\xef\xbb" "data: a\n\n";
 
 	ok(sse_every_split(bom, sizeof bom - 1, "[a]"),
@@ -414,7 +419,8 @@ test_sse_caps(void)
 static void
 test_ndjson(void)
 {
-	static const char	s[] = "{\"a\":1}\n\n{\"b\":2}\r\n  \r\n{\"c\":3}";
+	static const char	s[] =
+	    "{\"a\":1}\n\n{\"b\":2}\r\n  \r\n{\"c\":3}";
 	static const char	bom[] = "\xef\xbb\xbf{\"a\":1}\n";
 	struct records		r;
 
@@ -534,7 +540,8 @@ test_openai_transcript(void)
 	ok(a.done, "openai: [DONE] seen");
 	is_str(a.finish, "stop", "openai: finish_reason");
 	is_int(a.tokens, 7, "openai: usage.completion_tokens");
-	is_int(a.errors + a.malformed, 0, "openai: no error, nothing malformed");
+	is_int(a.errors + a.malformed, 0,
+	    "openai: no error, nothing malformed");
 	answer_free(&a);
 
 	for (step = 1; step <= 64; step++) {
@@ -593,7 +600,8 @@ test_openai_events(void)
 	ok(ev.ev_error && strlen(ev.ev_message) > 0,
 	    "openai: gets a message of ours");
 
-	is_int(OPENAI("{\"error\":{\"message\":\"a\\nb\\u0000c\\td\"}}"), 0, "openai: an error message with controls");
+	is_int(OPENAI("{\"error\":{\"message\":\"a\\nb\\u0000c\\td\"}}"), 0,
+	    "openai: an error message with controls");
 	is_str(ev.ev_message, "a bc d",
 	    "openai: controls become spaces, NUL is dropped, in a message");
 
@@ -618,7 +626,8 @@ test_openai_events(void)
 	ok(ev.ev_content == NULL, "openai: no content");
 	is_str(ev.ev_finish, "length", "openai: finish_reason length");
 
-	is_int(OPENAI("{\"choices\":[{\"delta\":{\"content\":7}}]}"), 0, "openai: content not a string");
+	is_int(OPENAI("{\"choices\":[{\"delta\":{\"content\":7}}]}"), 0,
+	    "openai: content not a string");
 	ok(ev.ev_content == NULL, "openai: is ignored");
 
 	is_int(OPENAI("{\"choices\":[{\"delta\":{\"content\":\"x\"}}],"
@@ -628,7 +637,8 @@ test_openai_events(void)
 
 	is_int(OPENAI("{\"choices\":[{\"delta\":{\"content\":"
 	    "\"a\\u0000b\"}}]}"), 0, "openai: content with \\u0000");
-	is_int(ev.ev_content_len, 3, "openai: keeps the NUL for the text layer");
+	is_int(ev.ev_content_len, 3,
+	    "openai: keeps the NUL for the text layer");
 	llmparse_event_clear(&ev);
 }
 
@@ -645,7 +655,8 @@ test_ollama_transcript(void)
 	ok(a.done, "ollama: done seen");
 	is_str(a.finish, "stop", "ollama: done_reason");
 	is_int(a.tokens, 3, "ollama: eval_count");
-	is_int(a.errors + a.malformed, 0, "ollama: no error, nothing malformed");
+	is_int(a.errors + a.malformed, 0,
+	    "ollama: no error, nothing malformed");
 	answer_free(&a);
 
 	for (step = 1; step <= 64; step++) {
@@ -740,7 +751,9 @@ test_error_bodies(void)
 	is_int(llmparse_error_body(STR("{\"error\":\"0123456789abcdefghij\"}"),
 	    buf, 8), 0, "error body: a long message");
 	is_str(buf, "0123456", "error body: cut to the buffer");
-	is_int(llmparse_error_body(STR("{\"error\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}"), buf, 6), 0, "error body: a long multi-byte message");
+	is_int(llmparse_error_body(
+	    STR("{\"error\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}"), buf, 6), 0,
+	    "error body: a long multi-byte message");
 	is_str(buf, "\xc3\xa9\xc3\xa9", "error body: cut between characters");
 }
 
@@ -842,7 +855,8 @@ test_text(void)
 	    "text: invalid bytes and a cut tail become U+FFFD");
 	is_int(bad, 0, "text: every piece valid");
 	PIECES("\xe2\x82", "x");
-	is_str(got, "\xef\xbf\xbdx", "text: an unfinished character then ASCII");
+	is_str(got, "\xef\xbf\xbdx",
+	    "text: an unfinished character then ASCII");
 	PIECES("\xed\xa0\x80", "x");
 	is_str(got, "\xef\xbf\xbdx",
 	    "text: a high surrogate and no low one: one U+FFFD");
@@ -912,7 +926,8 @@ test_text_through_json(void)
 
 	for (step = 1; step <= 48; step++) {
 		answer_run(bytes, sizeof bytes - 1, step, 1, &a);
-		if (strcmp(dbuf_str(&a.text), "caf\xc3\xa9 \xe6\x97\xa5!") != 0 ||
+		if (strcmp(dbuf_str(&a.text),
+		    "caf\xc3\xa9 \xe6\x97\xa5!") != 0 ||
 		    a.bad_pieces != 0 || a.malformed != 0)
 			bad++;
 		answer_free(&a);
