@@ -20,7 +20,8 @@
 // subprotocols), s.refusal(opts) (a refused connection's close and frames),
 // s.fakeRecord(marker) (the fake model's record of one request),
 // s.appEvents(name) (a handler counter on the router's /metrics),
-// s.waitSql(...) (poll a query), s.fake.stop().
+// s.waitSql(...) (poll a query), s.exec(...) (a statement without rows),
+// s.fake.stop().
 
 const assert = require('node:assert');
 const child_process = require('node:child_process');
@@ -123,6 +124,17 @@ class Cluster {
 			input: `SELECT coalesce(json_agg(t), '[]') FROM (${q}) t;\n`,
 		});
 		return JSON.parse(out.trim() || '[]');
+	}
+
+	/*
+	 * Run one statement that returns no rows (INSERT, UPDATE, ...), with
+	 * $1, $2 ... bound as in sql(). Returns psql's output.
+	 */
+	exec(text, params = []) {
+		const args = ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', this.url];
+		params.forEach((p, i) => args.push('-v', `p${i + 1}=${p === null ? '' : String(p)}`));
+		const q = text.replace(/\$(\d+)/g, (m, n) => `:'p${n}'`);
+		return run(paths.psql, args, { input: `${q};\n` });
 	}
 }
 
@@ -364,6 +376,10 @@ class ChatStack {
 
 	sql(text, params) {
 		return this.pg.sql(text, params);
+	}
+
+	exec(text, params) {
+		return this.pg.exec(text, params);
 	}
 
 	// Poll a query until pred(rows) holds; returns the rows.

@@ -31,7 +31,8 @@ INTEGRATION_TESTS = \
 	integration/demo.js \
 	integration/fakellm.py \
 	integration/llm.py \
-	integration/chat_flow.js
+	integration/chat_flow.js \
+	integration/chat_auth.js
 
 TESTS += $(INTEGRATION_TESTS)
 
