@@ -134,7 +134,8 @@ on_connect(struct wsh_event *ev)
 		    err : "invalid token"));
 	}
 	if ((db = db_thread(&cfg)) == NULL) {
-		log_warnx("connect %s refused: database unavailable", id);
+		log_warnx("connect %s refused: database unavailable: %s", id,
+		    db_error(NULL));
 		jwt_claims_free(&claims);
 		return (wsh_reject(ev, 503, "database unavailable"));
 	}
@@ -219,8 +220,7 @@ on_disconnect(struct wsh_event *ev)
 	if ((db = db_thread(&cfg)) == NULL ||
 	    db_connection_close(db, id, wsh_close_code(ev),
 	    wsh_close_reason(ev)) != DB_OK) {
-		log_warnx("disconnect %s: not recorded: %s", id,
-		    db != NULL ? db_error(db) : "database unavailable");
+		log_warnx("disconnect %s: not recorded: %s", id, db_error(db));
 		return (-1);
 	}
 	log_info("disconnect %s: code %d", id, wsh_close_code(ev));
@@ -317,8 +317,7 @@ record_escalation(struct wsh_event *ev, struct db *db, const char *session,
 	    wsh_connection_id(ev), message_id, risk_name(v->level),
 	    v->category, v->phrase, id, sizeof id) != DB_OK) {
 		log_warnx("session %s: the safety escalation was not recorded:"
-		    " %s", session, db != NULL ? db_error(db) :
-		    "database unavailable");
+		    " %s", session, db_error(db));
 		wsh_count(ev, "safety_write_failed", 1);
 		id[0] = '\0';
 	}
@@ -415,13 +414,13 @@ stream_answer(struct wsh_event *ev, struct db *db, const char *session,
 	json_t			*j;
 	const char		*status;
 	size_t			 nhist = 0, n, i;
-	char			 id[64];
+	char			 id[64], why[320];
 	int			 rv = 0;
 
 	if (db == NULL || db_history(db, session, cfg.history_bytes,
 	    cfg.history_messages, &hist, &nhist) != DB_OK) {
-		log_warnx("session %s: no history: %s", session, db != NULL ?
-		    db_error(db) : "database unavailable");
+		log_warnx("session %s: no history: %s", session,
+		    db_error(db));
 		wsh_count(ev, "history_failed", 1);
 		hist = NULL;
 		nhist = 0;
@@ -470,9 +469,15 @@ stream_answer(struct wsh_event *ev, struct db *db, const char *session,
 	    a.text.len, status, res.tokens, risk_name(v->level), v->intent,
 	    id, sizeof id) != DB_OK) {
 		log_warnx("session %s: the answer was not stored: %s", session,
-		    db != NULL ? db_error(db) : "database unavailable");
+		    db_error(db));
 		wsh_count(ev, "db_write_failed", 1);
 		db = NULL;
+	} else if (res.status != LLM_OK) {
+		snprintf(why, sizeof why, "%s: %s", llm_status_name(res.status),
+		    a.client_gone || res.error[0] == '\0' ? "the client left" :
+		    res.error);
+		if (db_message_error(db, id, why) != DB_OK)
+			log_warnx("session %s: %s", session, db_error(db));
 	}
 	if (a.client_gone || wsh_cancelled(ev)) {
 		dbuf_free(&a.text);
@@ -538,7 +543,8 @@ session_message(struct wsh_event *ev, json_t *j)
 	if (v.level >= RISK_HIGH)
 		wsh_count(ev, "safety_escalations", 1);
 	if ((db = db_thread(&cfg)) == NULL) {
-		log_warnx("session %s: database unavailable", session);
+		log_warnx("session %s: database unavailable: %s", session,
+		    db_error(NULL));
 		wsh_count(ev, "db_unavailable", 1);
 		if (v.level >= RISK_HIGH) {
 			send_escalation(ev);
