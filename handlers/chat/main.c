@@ -561,7 +561,7 @@ session_message(struct wsh_event *ev, json_t *j)
 	}
 	if (r == DB_OK)
 		r = db_message_add(db, session, wsh_connection_id(ev), "user",
-		    text, len, "complete", 0, risk_name(v.level), v.intent,
+		    text, len, "complete", -1, risk_name(v.level), v.intent,
 		    mid, sizeof mid);
 	if (r != DB_OK) {
 		log_warnx("session %s: the message was not stored: %s",
