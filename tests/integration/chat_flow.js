@@ -81,6 +81,7 @@ function checkAnswer(s, frames, rec, sent, stored, opts = {}) {
 	assert.strictEqual(u.hex, Buffer.from(sent, 'utf8').toString('hex'),
 	    'the user text is stored byte for byte');
 	assert.strictEqual(u.status, 'complete');
+	assert.strictEqual(u.token_count, null, 'a user message has no token count');
 	assert.strictEqual(u.risk_level, opts.risk || 'none');
 	assert.strictEqual(asst.role, 'assistant');
 	assert.strictEqual(asst.content, m.text, 'stored answer == complete text');

@@ -32,7 +32,8 @@ INTEGRATION_TESTS = \
 	integration/fakellm.py \
 	integration/llm.py \
 	integration/chat_flow.js \
-	integration/chat_auth.js
+	integration/chat_auth.js \
+	integration/chat_faults.js
 
 TESTS += $(INTEGRATION_TESTS)
 
