@@ -13,7 +13,8 @@
 
 INTEGRATION_HARNESS = \
 	integration/harness.js \
-	integration/harness.py
+	integration/harness.py \
+	integration/chatstack.js
 
 INTEGRATION_TESTS = \
 	integration/daemon.sh \
@@ -42,3 +43,9 @@ EXTRA_DIST += \
 	$(INTEGRATION_TESTS) \
 	package.json \
 	package-lock.json
+
+# Screenshots and other artifacts the tests leave for people to look at.
+clean-local: clean-artifacts
+clean-artifacts:
+	rm -rf artifacts
+.PHONY: clean-artifacts
