@@ -34,7 +34,8 @@ INTEGRATION_TESTS = \
 	integration/llm.py \
 	integration/chat_flow.js \
 	integration/chat_auth.js \
-	integration/chat_faults.js
+	integration/chat_faults.js \
+	integration/chat_load.js
 
 TESTS += $(INTEGRATION_TESTS)
 
