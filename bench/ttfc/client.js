@@ -292,7 +292,8 @@ class User {
   send(round, warm) {
     const marker = `[ttfc ${this.run.o.tag} ${warm ? 'w' : 'r'}${round} u${this.i}]`;
     this.cur = { marker, warm, round, user: this.i, sent_us: 0, user_message_us: null,
-      start_us: null, first_chunk_us: null, first_chunk: null, chunks: [], text: null,
+      start_us: null, first_chunk_us: null, first_chunk: null, first_chunk_stamp_ms: null,
+      chunks: [], text: null,
       done: false, failed: null };
     const msg = JSON.stringify({ type: 'session_message', session_id: this.session,
       message_text: `How can I feel a little calmer before work tomorrow? ${marker}` });
@@ -326,6 +327,7 @@ class User {
         if (a.first_chunk_us === null) {
           a.first_chunk_us = at;
           a.first_chunk = f.chunk;
+          a.first_chunk_stamp_ms = Date.parse(f.timestamp);
         }
         a.chunks.push(f.chunk);
         break;
@@ -465,6 +467,11 @@ function match(run, records) {
     samples.push({
       round: a.round, user: a.user,
       gateway_us: a.first_chunk_us - first,
+      // The handler's own stamp on the frame: whole ms, so within 1 ms.
+      to_handler_stamp_us: Number.isFinite(a.first_chunk_stamp_ms) ?
+        a.first_chunk_stamp_ms * 1000 - first : null,
+      from_handler_stamp_us: Number.isFinite(a.first_chunk_stamp_ms) ?
+        a.first_chunk_us - a.first_chunk_stamp_ms * 1000 : null,
       visible_us: a.first_chunk_us - a.sent_us,
       to_user_message_us: a.user_message_us - a.sent_us,
       to_model_us: started - a.sent_us,
@@ -515,6 +522,8 @@ async function main() {
     label: o.label, users: o.users, rounds: o.rounds, warmup_rounds: o.warmup,
     expected: o.users * o.rounds, samples: samples.length,
     gateway: stats(col('gateway_us')),
+    to_handler_stamp: stats(col('to_handler_stamp_us')),
+    from_handler_stamp: stats(col('from_handler_stamp_us')),
     visible: stats(col('visible_us')),
     parts_p50_us: {
       to_user_message: stats(col('to_user_message_us')).p50_us,

@@ -113,6 +113,8 @@ function summary(file) {
     for (const k of ['to_user_message', 'to_model', 'model', 'gateway'])
       med[l][k] = median(use.map((r) => (r.parts_p50_us || {})[k]));
     med[l].visible = median(use.map((r) => (r.visible || {}).p50_us));
+    for (const k of ['to_handler_stamp', 'from_handler_stamp'])
+      med[l][k] = ['p50_us', 'p99_us', 'max_us'].map((q) => median(use.map((r) => (r[k] || {})[q])));
     med[l].negative = use.reduce((n, r) => n + (r.negative_gateway || 0), 0);
     med[l].negModel = use.reduce((n, r) => n + (r.negative_to_model || 0), 0);
     med[l].spread = Math.max(...use.map((r) => (r.clock || {}).spread_us || 0));
@@ -141,6 +143,17 @@ function summary(file) {
     const x = med[l];
     o.push(`${pad(name(l), 12, true)}${pad(ms(x.to_user_message), 10)}${pad(ms(x.to_model), 10)}` +
       `${pad(ms(x.model), 10)}${pad(ms(x.gateway), 10)}${pad(ms(x.visible), 10)}`);
+  }
+  o.push('');
+  prose('The gateway time split at the timestamp the handler puts on the first chunk\'s ' +
+    'frame (whole milliseconds, so each part is within 1 ms), p50 / p99 / max, ms (medians ' +
+    'over runs): first token to the handler\'s stamp (libcurl, the parser, the frame), and ' +
+    'the stamp to the client (FastCGI out, the router, WebSocket out, the client).');
+  o.push('');
+  for (const l of labels) {
+    const x = med[l];
+    o.push(`${pad(name(l), 12, true)}to the handler ${x.to_handler_stamp.map(ms).join(' / ')}; ` +
+      `from it ${x.from_handler_stamp.map(ms).join(' / ')}`);
   }
   o.push('');
   prose('send->user_msg: the router, the handler storing the message in PostgreSQL, and ' +

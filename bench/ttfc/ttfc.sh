@@ -304,7 +304,11 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 day=$(date -u +%Y%m%d)
 out=$resdir/ttfc-$stamp.jsonl
 samples=$resdir/ttfc-$stamp-samples.jsonl
-txt=$resdir/ttfc-$day.txt
+if [ "$niceness" = 0 ]; then
+	txt=$resdir/ttfc-$day.txt
+else
+	txt=$resdir/ttfc-$day-nice$niceness.txt
+fi
 : >"$samples"
 
 rev=$(git -C "$top_srcdir" rev-parse --short HEAD 2>/dev/null || echo unknown)
