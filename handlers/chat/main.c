@@ -605,15 +605,24 @@ chat_event(struct wsh_event *ev, void *arg)
 int
 main(int argc, char **argv)
 {
-	char	err[512];
-	int	rv;
+	enum log_level	 lv;
+	const char	*v;
+	char		 err[512];
+	int		 rv, i;
 
 	log_init("wsrouter-chat", LOG_LEVEL_INFO, 0);
-	if (getenv("CHAT_LOG_LEVEL") != NULL) {
-		enum log_level	lv;
-
-		if (log_level_parse(getenv("CHAT_LOG_LEVEL"), &lv) == 0)
-			log_set_level(lv);
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0)	/* usage, with no settings */
+			return (wsh_main(argc, argv, chat_event, NULL));
+	if ((v = getenv("CHAT_LOG_LEVEL")) != NULL && *v != '\0') {
+		if (log_level_parse(v, &lv) == -1) {
+			fprintf(stderr, "wsrouter-chat: CHAT_LOG_LEVEL: \"%s\" is "
+			    "not error, warn, info or debug\n", v);
+			return (1);
+		}
+		log_set_level(lv);
+		/* The SDK's own messages follow, unless told otherwise. */
+		setenv("WSH_LOG_LEVEL", v, 0);
 	}
 	if (chat_config_load(&cfg, err, sizeof err) == -1) {
 		fprintf(stderr, "wsrouter-chat: %s\n", err);
