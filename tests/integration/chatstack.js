@@ -20,8 +20,7 @@
 // subprotocols), s.refusal(opts) (a refused connection's close and frames),
 // s.fakeRecord(marker) (the fake model's record of one request),
 // s.appEvents(name) (a handler counter on the router's /metrics),
-// s.waitSql(...) (poll a query), s.exec(...) (a statement without rows),
-// s.fake.stop().
+// s.waitSql(...) (poll a query), s.exec(...) (a statement without rows).
 
 const assert = require('node:assert');
 const child_process = require('node:child_process');
@@ -230,14 +229,6 @@ class Fake {
 	requests() {
 		return this.request('GET', '/_fake/requests');
 	}
-
-	// Stop the fake model server (its port is closed afterwards).
-	async stop() {
-		if (!h.exited(this.child)) {
-			this.child.kill('SIGTERM');
-			await h.waitFor(() => h.exited(this.child), 5000, 'the fake model to exit');
-		}
-	}
 }
 
 /* A chat stack: a harness Stack with the chat pieces around it. */
@@ -360,12 +351,6 @@ class ChatStack {
 			});
 			return rec && (running || rec.outcome !== null) ? rec : null;
 		}, timeout, `the fake model's request with ${marker}`);
-	}
-
-	// Every fake model record whose messages mention marker.
-	async fakeRecords(marker) {
-		return (await this.fake.requests()).filter((r) => (r.messages || []).some((m) =>
-		    typeof m.content === 'string' && m.content.includes(marker)));
 	}
 
 	// A handler counter on the router's /metrics (0 when absent).
