@@ -291,7 +291,7 @@ async function webhookServer() {
 	return srv;
 }
 
-cs.chatTest('the safety webhook: the documented body, retried after a 500', {
+cs.chatTest('the safety webhook (docs/safety.md): its body, retried after a 500, not after a 404', {
 	fake: { tokens: 3, tps: 0 },
 	env: {
 		get CHAT_SAFETY_WEBHOOK() {
@@ -316,6 +316,8 @@ cs.chatTest('the safety webhook: the documented body, retried after a 500', {
 		assert.strictEqual(first.method, 'POST');
 		assert.strictEqual(first.url, '/hook');
 		assert.match(first.headers['content-type'], /^application\/json/);
+		assert.match(first.headers['user-agent'], /^wsrouter-chat\//);
+		assert.strictEqual(first.headers.expect, undefined);
 		const esc = await s.waitSql(`SELECT id, category, matched_phrase, notified_at,
 		    notify_error FROM safety_escalations WHERE session_id = $1`, [session],
 		(x) => x.length === 1 && x[0].notified_at !== null, 'notified_at set');
@@ -347,6 +349,15 @@ cs.chatTest('the safety webhook: the documented body, retried after a 500', {
 		'notify_error set', 10000);
 		assert.strictEqual(esc2[0].notified_at, null);
 		assert.strictEqual(hook.got.length, 4, '1 + CHAT_SAFETY_WEBHOOK_RETRIES attempts');
+		// A 404 is not worth another try.
+		hook.got = [];
+		hook.plan = [404, 200];
+		const session3 = cs.uuid();
+		assert.ok(cs.answer(await cs.ask(c, session3, `I will kill myself ${s.tag}`)).escalation);
+		await s.waitSql(`SELECT notify_error FROM safety_escalations WHERE session_id = $1`,
+		    [session3], (x) => x.length === 1 && x[0].notify_error !== null, 'notify_error set');
+		await h.sleep(500);
+		assert.strictEqual(hook.got.length, 1, 'a 404 was tried again');
 		// A long message is cut to an excerpt on a character boundary.
 		hook.got = [];
 		hook.plan = [];
