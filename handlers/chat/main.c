@@ -50,6 +50,9 @@ static int	 on_message(struct wsh_event *);
 static int	 session_message(struct wsh_event *, json_t *);
 static int	 uuid_canonical(const char *, char *);
 static int	 send_escalation(struct wsh_event *);
+static int	 refuse_message(struct wsh_event *,
+		    const struct safety_verdict *, const char *,
+		    const char *);
 static void	 record_escalation(struct wsh_event *, struct db *,
 		    const char *, const char *, const char *,
 		    const struct safety_verdict *);
@@ -298,6 +301,16 @@ send_escalation(struct wsh_event *ev)
 	return (send_frame(ev, j));
 }
 
+/* A refused message: the crisis resources first if it needs them. */
+static int
+refuse_message(struct wsh_event *ev, const struct safety_verdict *v,
+    const char *code, const char *msg)
+{
+	if (v->level >= RISK_HIGH && send_escalation(ev) == -1)
+		return (0);
+	return (send_error(ev, code, "%s", msg));
+}
+
 /* The escalation row, then the webhook on a thread of its own. */
 static void
 record_escalation(struct wsh_event *ev, struct db *db, const char *session,
@@ -512,36 +525,46 @@ session_message(struct wsh_event *ev, json_t *j)
 	struct db		*db;
 	json_t			*jt, *js;
 	const char		*text, *user = wsh_identity(ev);
-	char			 session[37], mid[64];
+	char			 session[37], mid[64], why[96];
 	size_t			 len;
 	int			 r;
 
+	/*
+	 * Whatever else is wrong with the message, a person in crisis gets
+	 * the resources: classify first, refuse after.
+	 */
+	memset(&v, 0, sizeof v);
+	snprintf(v.intent, sizeof v.intent, "chat");
+	jt = json_object_get(j, "message_text");
+	text = json_string_value(jt);
+	len = json_string_length(jt);
+	if (text != NULL)
+		safety_classify(lexicon, text, len, &v);
+	if (v.level >= RISK_HIGH)
+		wsh_count(ev, "safety_escalations", 1);
+
 	if (user == NULL)
-		return (send_error(ev, "unauthorized", "not authenticated"));
+		return (refuse_message(ev, &v, "unauthorized",
+		    "not authenticated"));
 	js = json_object_get(j, "session_id");
 	if (!json_is_string(js) ||
 	    uuid_canonical(json_string_value(js), session) == -1)
-		return (send_error(ev, "invalid_session_id",
+		return (refuse_message(ev, &v, "invalid_session_id",
 		    "session_id must be a UUID"));
-	jt = json_object_get(j, "message_text");
-	if (!json_is_string(jt))
-		return (send_error(ev, "invalid_message",
+	if (text == NULL)
+		return (refuse_message(ev, &v, "invalid_message",
 		    "message_text must be a string"));
-	text = json_string_value(jt);
-	len = json_string_length(jt);
 	if (strlen(text) != len)
-		return (send_error(ev, "invalid_message",
+		return (refuse_message(ev, &v, "invalid_message",
 		    "message_text must not contain U+0000"));
 	if (len == 0 || strspn(text, " \t\r\n") == len)
-		return (send_error(ev, "invalid_message",
+		return (refuse_message(ev, &v, "invalid_message",
 		    "message_text is empty"));
-	if (len > cfg.max_message_bytes)
-		return (send_error(ev, "too_large", "message_text is longer "
-		    "than %zu bytes", cfg.max_message_bytes));
-
-	safety_classify(lexicon, text, len, &v);
-	if (v.level >= RISK_HIGH)
-		wsh_count(ev, "safety_escalations", 1);
+	if (len > cfg.max_message_bytes) {
+		snprintf(why, sizeof why, "message_text is longer than %zu "
+		    "bytes", cfg.max_message_bytes);
+		return (refuse_message(ev, &v, "too_large", why));
+	}
 	if ((db = db_thread(&cfg)) == NULL) {
 		log_warnx("session %s: database unavailable: %s", session,
 		    db_error(NULL));
@@ -556,7 +579,7 @@ session_message(struct wsh_event *ev, json_t *j)
 	r = db_session_claim(db, session, user);
 	if (r == DB_FORBIDDEN) {
 		log_info("session %s: refused to user %s", session, user);
-		return (send_error(ev, "forbidden",
+		return (refuse_message(ev, &v, "forbidden",
 		    "this session belongs to another user"));
 	}
 	if (r == DB_OK)

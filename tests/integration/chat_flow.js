@@ -433,3 +433,39 @@ cs.chatTest('a high-risk message escalates before the answer; a negated one does
 	assert.strictEqual(await s.appEvents('safety_escalations'), escalationsBefore + 1);
 	assertTimestamps(c);
 });
+
+cs.chatTest('a refused high-risk message still gets the crisis resources first', {
+	fake: { tokens: 4, tps: 0 },
+	env: CRISIS,
+}, async (s) => {
+	const owner = s.user('owner');
+	const other = s.user('other');
+	const a = await s.open(owner);
+	const session = cs.uuid();
+	const first = cs.answer(await cs.ask(a, session, `hello ${s.tag}`));
+	assert.ok(first.complete, 'the owner is answered');
+	const b = await s.open(other);
+	const crisis = `I want to kill myself ${s.tag}`;
+	const cases = [
+		[{ session_id: session, message_text: crisis }, 'forbidden'],
+		[{ session_id: 'not-a-uuid', message_text: crisis }, 'invalid_session_id'],
+		[{ session_id: cs.uuid(), message_text: `${crisis}\u0000` }, 'invalid_message'],
+		[{ session_id: cs.uuid(), message_text: `${crisis} ${'x'.repeat(9000)}` }, 'too_large'],
+	];
+	for (const [msg, code] of cases) {
+		await b.send(Object.assign({ type: 'session_message' }, msg));
+		const esc = await b.json();
+		assert.strictEqual(esc.type, 'safety_escalation', `${code}: ${JSON.stringify(esc)}`);
+		assert.strictEqual(esc.emergency_resources.crisis_hotline, CRISIS.CHAT_CRISIS_HOTLINE);
+		const err = await b.json();
+		assert.strictEqual(err.type, 'error');
+		assert.strictEqual(err.error, code, JSON.stringify(err));
+	}
+	// A refused message that is not high risk gets the error alone.
+	await b.send({ type: 'session_message', session_id: session, message_text: 'hi' });
+	assert.strictEqual((await b.json()).error, 'forbidden');
+	await b.noFrame(200);
+	// Nothing of the other user's was stored.
+	assert.strictEqual(s.sql(`SELECT 1 FROM chat_messages WHERE user_id = $1
+	    UNION ALL SELECT 1 FROM safety_escalations WHERE user_id = $1`, [other]).length, 0);
+});
