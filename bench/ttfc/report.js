@@ -127,6 +127,11 @@ function summary(file) {
       `${pad(rs.reduce((n, r) => n + r.errors, 0), 8)}`);
     o.push('');
   }
+  const few = labels.filter((l) => results.some((r) => r.label === l && r.samples > 0 && r.samples < 100));
+  if (few.length > 0) {
+    prose(`With fewer than 100 samples in a run (${few.map(name).join(', ')}), its p99 is its max.`);
+    o.push('');
+  }
   if (med.concurrent && med.baseline) {
     o.push(`${pad(`ratio ${name('concurrent')} / 1`, 22, true)}${pad('', 8)}` +
       `${keys.map((k) => pad(`${(med.concurrent[k] / med.baseline[k]).toFixed(1)}x`, 9)).join('')}`);
