@@ -414,8 +414,13 @@ cs.chatTest('isolation: another user\'s session is forbidden and nothing is stor
 	// B writes into A's session: as given, in upper case, and high-risk.
 	for (const id of [sa, sa.toUpperCase()]) {
 		for (const text of ['let me in', 'I want to kill myself']) {
-			const f = await cb.request({ type: 'session_message', session_id: id,
+			let f = await cb.request({ type: 'session_message', session_id: id,
 			    message_text: text });
+			// A person in crisis gets the resources, refused or not.
+			if (text.includes('kill')) {
+				assert.strictEqual(f.type, 'safety_escalation', JSON.stringify(f));
+				f = await cb.json();
+			}
 			assert.strictEqual(f.type, 'error', JSON.stringify(f));
 			assert.strictEqual(f.error, 'forbidden', JSON.stringify(f));
 			assert.match(f.timestamp, cs.TIMESTAMP_RE);
