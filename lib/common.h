@@ -74,6 +74,8 @@ size_t	 dbuf_space(const struct dbuf *);
 uint64_t mono_usec(void);
 char	*iso8601_utc(int64_t, char *, size_t);
 int64_t	 wall_usec(void);
+int	 utf8_decode(const unsigned char *, size_t, int, unsigned int *,
+	    size_t *);
 int	 utf8_valid(const void *, size_t);
 size_t	 utf8_complete_prefix(const void *, size_t);
 int	 json_escape(struct dbuf *, const void *, size_t);

@@ -45,28 +45,37 @@ iso8601_utc(int64_t usec, char *buf, size_t len)
 }
 
 /*
- * Length of the UTF-8 sequence starting at p (1 to 4), 0 if p starts an
- * invalid sequence, or -1 if the sequence is valid so far but cut short.
+ * Decode the sequence at p: its length (1 to 4) and *cp, 0 if it is
+ * invalid (*bad: how many bytes to replace with one U+FFFD, the maximal
+ * subpart), or -1 if it is valid so far but cut short. With surrogates,
+ * ED A0..ED BF (a UTF-16 surrogate written as three bytes) is accepted.
  */
-static int
-utf8_seq(const unsigned char *p, size_t avail)
+int
+utf8_decode(const unsigned char *p, size_t avail, int surrogates,
+    unsigned int *cp, size_t *bad)
 {
-	unsigned char	c = p[0];
+	unsigned char	c = p[0], lo = 0x80, hi = 0xbf;
+	unsigned int	v;
 	int		n, i;
-	unsigned char	lo = 0x80, hi = 0xbf;
 
-	if (c < 0x80)
+	*bad = 1;
+	if (c < 0x80) {
+		*cp = c;
 		return (1);
-	if (c >= 0xc2 && c <= 0xdf)
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
 		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
+		v = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
 		n = 3;
+		v = c & 0x0f;
 		if (c == 0xe0)
 			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;	/* no UTF-16 surrogates */
+		else if (c == 0xed && !surrogates)
+			hi = 0x9f;
 	} else if (c >= 0xf0 && c <= 0xf4) {
 		n = 4;
+		v = c & 0x07;
 		if (c == 0xf0)
 			lo = 0x90;
 		else if (c == 0xf4)
@@ -76,12 +85,29 @@ utf8_seq(const unsigned char *p, size_t avail)
 	for (i = 1; i < n; i++) {
 		if ((size_t)i >= avail)
 			return (-1);
-		if (p[i] < lo || p[i] > hi)
+		if (p[i] < lo || p[i] > hi) {
+			*bad = i;
 			return (0);
+		}
+		v = (v << 6) | (p[i] & 0x3f);
 		lo = 0x80;
 		hi = 0xbf;
 	}
+	*cp = v;
 	return (n);
+}
+
+/*
+ * Length of the UTF-8 sequence starting at p (1 to 4), 0 if p starts an
+ * invalid sequence, or -1 if the sequence is valid so far but cut short.
+ */
+static int
+utf8_seq(const unsigned char *p, size_t avail)
+{
+	unsigned int	cp;
+	size_t		bad;
+
+	return (utf8_decode(p, avail, 0, &cp, &bad));
 }
 
 /* 1 if buf is entirely valid UTF-8, else 0. */

@@ -33,8 +33,6 @@ static enum llmparse_status sse_dispatch(struct llm_sse *,
 		    llmparse_record_cb *, void *);
 static enum llmparse_status ndjson_line(struct llm_ndjson *,
 		    llmparse_record_cb *, void *);
-static int	 utf8_decode(const unsigned char *, size_t, int, unsigned int *,
-		    size_t *);
 static void	 utf8_put(unsigned int, unsigned char *, size_t *);
 static int	 hex4(const unsigned char *, size_t, unsigned int *);
 static int	 repair_put(struct dbuf *, const unsigned char *, size_t *,
@@ -252,59 +250,6 @@ ndjson_line(struct llm_ndjson *p, llmparse_record_cb *cb, void *arg)
 }
 
 /* UTF-8. */
-
-/*
- * Decode the sequence at p: its length (1 to 4) and *cp, 0 if it is
- * invalid (*bad: how many bytes to replace with one U+FFFD, the maximal
- * subpart), or -1 if it is valid so far but cut short. With surrogates,
- * ED A0..ED BF (a UTF-16 surrogate written as three bytes) is accepted.
- */
-static int
-utf8_decode(const unsigned char *p, size_t avail, int surrogates,
-    unsigned int *cp, size_t *bad)
-{
-	unsigned char	c = p[0], lo = 0x80, hi = 0xbf;
-	unsigned int	v;
-	int		n, i;
-
-	*bad = 1;
-	if (c < 0x80) {
-		*cp = c;
-		return (1);
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		v = c & 0x0f;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed && !surrogates)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		v = c & 0x07;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return (0);
-	for (i = 1; i < n; i++) {
-		if ((size_t)i >= avail)
-			return (-1);
-		if (p[i] < lo || p[i] > hi) {
-			*bad = i;
-			return (0);
-		}
-		v = (v << 6) | (p[i] & 0x3f);
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	*cp = v;
-	return (n);
-}
 
 /* Write cp as UTF-8 (surrogates too, as three bytes) at out + *n. */
 static void

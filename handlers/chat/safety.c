@@ -178,45 +178,16 @@ static const char *safety_intents[] = {
 static size_t
 safety_utf8_decode(const unsigned char *p, size_t avail, int32_t *cp)
 {
-	unsigned char	c = p[0], lo = 0x80, hi = 0xbf;
-	size_t		n, i;
-	int32_t		v;
+	unsigned int	u;
+	size_t		bad;
+	int		n;
 
+	if ((n = utf8_decode(p, avail, 0, &u, &bad)) > 0) {
+		*cp = (int32_t)u;
+		return ((size_t)n);
+	}
 	*cp = -1;
-	if (c < 0x80) {
-		*cp = c;
-		return (1);
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		v = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		v = c & 0x0f;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		v = c & 0x07;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return (1);
-	if (n > avail)
-		return (1);
-	for (i = 1; i < n; i++) {
-		if (p[i] < lo || p[i] > hi)
-			return (1);
-		lo = 0x80;
-		hi = 0xbf;
-		v = (v << 6) | (p[i] & 0x3f);
-	}
-	*cp = v;
-	return (n);
+	return (1);
 }
 
 /* Write cp (valid, not a surrogate) as UTF-8; returns the length. */
