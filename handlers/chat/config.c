@@ -273,7 +273,7 @@ chat_config_load(struct chat_config *cfg, char *err, size_t errlen)
 			return (cfg_err(err, errlen, "CHAT_LLM_TEMPERATURE: "
 			    "\"%s\" is not a number from 0 to 2", v));
 	}
-	if (env_long("CHAT_LLM_MAX_TOKENS", 1024, 1, 1000000, &n, err,
+	if (env_long("CHAT_LLM_MAX_TOKENS", 1024, 0, 1000000, &n, err,
 	    errlen) == -1)
 		return (-1);
 	cfg->max_tokens = (int)n;

@@ -469,3 +469,14 @@ cs.chatTest('a refused high-risk message still gets the crisis resources first',
 	assert.strictEqual(s.sql(`SELECT 1 FROM chat_messages WHERE user_id = $1
 	    UNION ALL SELECT 1 FROM safety_escalations WHERE user_id = $1`, [other]).length, 0);
 });
+
+cs.chatTest('CHAT_LLM_MAX_TOKENS=0 sends no limit to the model', {
+	fake: { tokens: 3, tps: 0 },
+	env: { CHAT_LLM_MAX_TOKENS: '0' },
+}, async (s) => {
+	const c = await s.open(s.user());
+	const a = cs.answer(await cs.ask(c, cs.uuid(), `no limit ${s.tag}`));
+	assert.ok(a.complete, JSON.stringify(a.error));
+	const rec = await s.fakeRecord(`no limit ${s.tag}`);
+	assert.strictEqual(rec.max_tokens, null, `max_tokens sent: ${rec.max_tokens}`);
+});
