@@ -136,6 +136,11 @@ class Fake:
     def last(self):
         return self.records()[-1]
 
+    def done(self):
+        """The newest record once the fake has finished with it: the
+        client can read the end of a stream before the fake records it."""
+        return self.record_when(lambda r: r["outcome"] is not None)
+
     def record_when(self, pred, wait=3):
         """The newest record once pred holds for it (bounded wait)."""
         deadline = time.monotonic() + scaled(wait)
@@ -281,7 +286,7 @@ def main():
     def _():
         r = one(f, "user:Hi there [[fake tokens=12 tps=0 multibyte nul]]",
                 s="You are kind.", t=0.25, n=12, key=KEY)
-        rec = fake.last()
+        rec = fake.done()
         assert r["status"] == "ok" and r["rv"] == 0, r
         assert r["http_status"] == 200, r
         assert r["bad_chunks"] == 0 and r["chunks"] > 0, r
@@ -301,7 +306,7 @@ def main():
     def _():
         r = one(f, "user:[[fake tokens=9 tps=0 multibyte nul]]",
                 provider="ollama", n=9)
-        rec = fake.last()
+        rec = fake.done()
         assert r["status"] == "ok", r
         assert r["text"] == rec["text_sent"].replace("\0", ""), r
         assert r["bad_chunks"] == 0 and r["tokens"] == 9, r
@@ -327,7 +332,7 @@ def main():
             assert r["status"] == "upstream_error" and r["rv"] == -1, r
             assert r["pieces"] == 3 and r["chunks"] == 3, r
             assert "fake error after 3 tokens" in r["error"], r
-            assert r["text"] == fake.last()["text_sent"], r
+            assert r["text"] == fake.done()["text_sent"], r
 
     @tap.case("HTTP errors: the provider's message, the status")
     def _():
