@@ -166,7 +166,12 @@ async function leaveMidStream(s, user, text, n) {
 	assert.deepStrictEqual(stored.map((x) => [x.role, x.status]),
 	    [['user', 'complete'], ['assistant', 'interrupted']]);
 	assert.strictEqual(stored[1].content, rec.text_sent, 'stored: what the model sent');
-	assert.strictEqual(stored[1].content, a.text, 'stored: what the client got');
+	// The client got a prefix of it: chunks in flight when it left (two
+	// tokens can come close together on a loaded machine) are stored, as
+	// sent, but never reached it.
+	assert.ok(stored[1].content.startsWith(a.text),
+	    `stored ${JSON.stringify(stored[1].content)} does not start with what the client ` +
+	    `got, ${JSON.stringify(a.text)}`);
 	assert.strictEqual(typeof stored[1].error, 'string');
 	const end = await s.waitSql('SELECT close_code FROM ws_connections WHERE id = $1',
 	    [conn[0].id], (x) => x[0].close_code !== null, 'the DISCONNECT recorded');
