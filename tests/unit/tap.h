@@ -58,6 +58,9 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 
 #define ok(cond, ...)	tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
+/* A string literal and its length, NULs inside counted: two arguments. */
+#define BIN(s)		(s), sizeof(s) - 1
+
 /* Compare integers and say both values when they differ. */
 #define is_int(got, want, ...) do {					\
 	long long	 tap_g = (long long)(got);			\

@@ -12,7 +12,6 @@
  */
 
 #define MAX_FRAME	64
-#define BIN(s)		s, sizeof(s) - 1	/* a literal holding NULs */
 
 struct cgi_case {
 	const char	*desc;

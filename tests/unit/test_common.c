@@ -5,8 +5,6 @@
 #include "common.h"
 #include "tap.h"
 
-#define BIN(s)		s, sizeof(s) - 1	/* a literal holding NULs */
-
 static void	test_dbuf(void);
 static void	test_utf8_valid(void);
 static void	test_utf8_prefix(void);

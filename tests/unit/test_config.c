@@ -9,8 +9,6 @@
 #include "wsrouter.h"
 #include "tap.h"
 
-#define BIN(s)		s, sizeof(s) - 1	/* a literal holding NULs */
-
 struct error_case {
 	const char	*desc;
 	const char	*text;

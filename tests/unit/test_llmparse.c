@@ -47,10 +47,8 @@ static void	 answer_free(struct answer *);
 static const char *text_of(const char *, size_t, size_t);
 static const char *text_pieces(const char **, const size_t *, int *);
 
-/* A string literal and its length, NULs inside counted. */
-#define STR(s)		(s), sizeof(s) - 1
-#define OPENAI(s)	llmparse_openai(STR(s), &ev)
-#define OLLAMA(s)	llmparse_ollama(STR(s), &ev)
+#define OPENAI(s)	llmparse_openai(BIN(s), &ev)
+#define OLLAMA(s)	llmparse_ollama(BIN(s), &ev)
 
 static void	 test_sse_basic(void);
 static void	 test_sse_fields(void);
@@ -389,7 +387,7 @@ test_sse_caps(void)
 
 	/* An event of many lines past the cap in all. */
 	rec_init(&r);
-	is_int(sse_split(STR("data: 1234567\ndata: 1234567\ndata: 1\n\n"),
+	is_int(sse_split(BIN("data: 1234567\ndata: 1234567\ndata: 1\n\n"),
 	    16, 5, 20, &r), LLMPARSE_TOOLONG,
 	    "sse: an event's data past the cap is refused");
 	dbuf_free(&r.all);
@@ -735,24 +733,24 @@ test_error_bodies(void)
 	    sizeof buf), 0, "error body: OpenAI's");
 	ok(strncmp(buf, "Incorrect API key provided", 26) == 0,
 	    "error body: error.message");
-	is_int(llmparse_error_body(STR("{\"error\":\"model 'x' not found\"}"),
+	is_int(llmparse_error_body(BIN("{\"error\":\"model 'x' not found\"}"),
 	    buf, sizeof buf), 0, "error body: Ollama's");
 	is_str(buf, "model 'x' not found", "error body: error string");
-	is_int(llmparse_error_body(STR("{\"detail\":\"Not Found\"}"), buf,
+	is_int(llmparse_error_body(BIN("{\"detail\":\"Not Found\"}"), buf,
 	    sizeof buf), 0, "error body: a detail");
 	is_str(buf, "Not Found", "error body: its text");
-	is_int(llmparse_error_body(STR("<html>502 Bad Gateway</html>"), buf,
+	is_int(llmparse_error_body(BIN("<html>502 Bad Gateway</html>"), buf,
 	    sizeof buf), -1, "error body: HTML is no message");
 	is_str(buf, "", "error body: and leaves nothing");
-	is_int(llmparse_error_body(STR("{\"error\":{\"code\":500}}"), buf,
+	is_int(llmparse_error_body(BIN("{\"error\":{\"code\":500}}"), buf,
 	    sizeof buf), -1, "error body: an error without a message");
-	is_int(llmparse_error_body(STR(""), buf, sizeof buf), -1,
+	is_int(llmparse_error_body(BIN(""), buf, sizeof buf), -1,
 	    "error body: empty");
-	is_int(llmparse_error_body(STR("{\"error\":\"0123456789abcdefghij\"}"),
+	is_int(llmparse_error_body(BIN("{\"error\":\"0123456789abcdefghij\"}"),
 	    buf, 8), 0, "error body: a long message");
 	is_str(buf, "0123456", "error body: cut to the buffer");
 	is_int(llmparse_error_body(
-	    STR("{\"error\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}"), buf, 6), 0,
+	    BIN("{\"error\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}"), buf, 6), 0,
 	    "error body: a long multi-byte message");
 	is_str(buf, "\xc3\xa9\xc3\xa9", "error body: cut between characters");
 }
@@ -779,26 +777,26 @@ test_repair(void)
 	static const char	clean[] =
 	    "{\"a\":\"x\\u00e9\\ud83d\\ude00\\\\ud800\",\"b\":\"\xc3\xa9\"}";
 
-	is_str(text_of(STR(clean), 1024), clean,
+	is_str(text_of(BIN(clean), 1024), clean,
 	    "repair: valid JSON is left alone (an escaped backslash too)");
-	is_str(text_of(STR("{\"a\":\"\\ud83d\"}"), 1024),
+	is_str(text_of(BIN("{\"a\":\"\\ud83d\"}"), 1024),
 	    "{\"a\":\"\xef\xb7\x90\xf4\x8d\xa0\xbd\"}",
 	    "repair: a lone high surrogate becomes a marker");
-	is_str(text_of(STR("{\"a\":\"\\uDE00x\"}"), 1024),
+	is_str(text_of(BIN("{\"a\":\"\\uDE00x\"}"), 1024),
 	    "{\"a\":\"\xef\xb7\x90\xf4\x8d\xb8\x80x\"}",
 	    "repair: a lone low surrogate becomes a marker");
-	is_str(text_of(STR("{\"a\":\"\xff\"}"), 1024),
+	is_str(text_of(BIN("{\"a\":\"\xff\"}"), 1024),
 	    "{\"a\":\"\xef\xb7\x90\xf4\x8f\xbf\xbf\"}",
 	    "repair: an invalid byte becomes a marker");
-	is_str(text_of(STR("{\"a\":\"\t\x01\"}"), 1024),
+	is_str(text_of(BIN("{\"a\":\"\t\x01\"}"), 1024),
 	    "{\"a\":\"\\u0009\\u0001\"}",
 	    "repair: raw control bytes in a string are escaped");
-	is_str(text_of(STR("{\"a\":\"\\ufdd0\xef\xb7\x90\"}"), 1024),
+	is_str(text_of(BIN("{\"a\":\"\\ufdd0\xef\xb7\x90\"}"), 1024),
 	    "{\"a\":\"\\ufffd\xef\xbf\xbd\"}",
 	    "repair: U+FDD0 becomes U+FFFD");
-	is_str(text_of(STR("{\t\"a\":1}"), 1024), "{\t\"a\":1}",
+	is_str(text_of(BIN("{\t\"a\":1}"), 1024), "{\t\"a\":1}",
 	    "repair: white space outside strings is left alone");
-	is_str(text_of(STR("{\"a\":\"\\ud83d\"}"), 10), "(full)",
+	is_str(text_of(BIN("{\"a\":\"\\ud83d\"}"), 10), "(full)",
 	    "repair: -1 past the output's cap");
 }
 

@@ -5,8 +5,6 @@
 #include "wsrouter.h"
 #include "tap.h"
 
-#define BIN(s)		s, sizeof(s) - 1	/* a literal holding NULs */
-
 struct extract_case {
 	const char	*desc;
 	const char	*path;		/* dotted */
