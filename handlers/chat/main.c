@@ -209,7 +209,6 @@ reconcile(struct db *db, struct wsh_event *ev, const char *user)
 			closed++;
 		}
 	}
-	wsh_api_free(api);
 	db_open_conns_free(open, n);
 	return (closed);
 }
