@@ -44,6 +44,9 @@ static void	 answer_run(const char *, size_t, size_t, int, struct answer *);
 static void	 answer_cut(const char *, size_t, size_t, size_t, int,
 		    struct answer *);
 static void	 answer_free(struct answer *);
+static int	 answer_is(struct answer *, const char *, long);
+static void	 answer_splits(const char *, const char *, size_t, int,
+		    const char *, long);
 static const char *text_of(const char *, size_t, size_t);
 static const char *text_pieces(const char **, const size_t *, int *);
 
@@ -524,12 +527,45 @@ answer_free(struct answer *a)
 	dbuf_free(&a->text);
 }
 
+/* The text and the token count, done, whole pieces, nothing malformed. */
+static int
+answer_is(struct answer *a, const char *text, long tokens)
+{
+	return (strcmp(dbuf_str(&a->text), text) == 0 &&
+	    a->bad_pieces == 0 && a->done && a->tokens == tokens &&
+	    a->malformed == 0);
+}
+
+/* The stream in steps of 1 to 64 bytes, and cut in two at every byte. */
+static void
+answer_splits(const char *name, const char *s, size_t len, int ollama,
+    const char *text, long tokens)
+{
+	struct answer	a;
+	size_t		step;
+	int		bad = 0;
+
+	for (step = 1; step <= 64; step++) {
+		answer_run(s, len, step, ollama, &a);
+		bad += !answer_is(&a, text, tokens);
+		answer_free(&a);
+	}
+	is_int(bad, 0, "%s: the same in steps of 1 to 64 bytes", name);
+
+	bad = 0;
+	for (step = 1; step < len; step++) {
+		answer_cut(s, len, len, step, ollama, &a);
+		bad += !answer_is(&a, text, tokens);
+		answer_free(&a);
+	}
+	is_int(bad, 0, "%s: the same cut in two at every byte", name);
+}
+
 static void
 test_openai_transcript(void)
 {
 	struct answer	a;
-	size_t		step, len = sizeof openai_stream - 1;
-	int		bad = 0;
+	size_t		len = sizeof openai_stream - 1;
 
 	answer_run(openai_stream, len, 0, 0, &a);
 	is_str(dbuf_str(&a.text), openai_text, "openai: the answer's text");
@@ -542,26 +578,7 @@ test_openai_transcript(void)
 	    "openai: no error, nothing malformed");
 	answer_free(&a);
 
-	for (step = 1; step <= 64; step++) {
-		answer_run(openai_stream, len, step, 0, &a);
-		if (strcmp(dbuf_str(&a.text), openai_text) != 0 ||
-		    a.bad_pieces != 0 || !a.done || a.tokens != 7 ||
-		    a.malformed != 0)
-			bad++;
-		answer_free(&a);
-	}
-	is_int(bad, 0, "openai: the same in steps of 1 to 64 bytes");
-
-	bad = 0;
-	for (step = 1; step < len; step++) {
-		answer_cut(openai_stream, len, len, step, 0, &a);
-		if (strcmp(dbuf_str(&a.text), openai_text) != 0 ||
-		    a.bad_pieces != 0 || !a.done || a.tokens != 7 ||
-		    a.malformed != 0)
-			bad++;
-		answer_free(&a);
-	}
-	is_int(bad, 0, "openai: the same cut in two at every byte");
+	answer_splits("openai", openai_stream, len, 0, openai_text, 7);
 }
 
 static void
@@ -644,8 +661,7 @@ static void
 test_ollama_transcript(void)
 {
 	struct answer	a;
-	size_t		step, len = sizeof ollama_stream - 1;
-	int		bad = 0;
+	size_t		len = sizeof ollama_stream - 1;
 
 	answer_run(ollama_stream, len, 0, 1, &a);
 	is_str(dbuf_str(&a.text), ollama_text, "ollama: the answer's text");
@@ -657,26 +673,7 @@ test_ollama_transcript(void)
 	    "ollama: no error, nothing malformed");
 	answer_free(&a);
 
-	for (step = 1; step <= 64; step++) {
-		answer_run(ollama_stream, len, step, 1, &a);
-		if (strcmp(dbuf_str(&a.text), ollama_text) != 0 ||
-		    a.bad_pieces != 0 || !a.done || a.tokens != 3 ||
-		    a.malformed != 0)
-			bad++;
-		answer_free(&a);
-	}
-	is_int(bad, 0, "ollama: the same in steps of 1 to 64 bytes");
-
-	bad = 0;
-	for (step = 1; step < len; step++) {
-		answer_cut(ollama_stream, len, len, step, 1, &a);
-		if (strcmp(dbuf_str(&a.text), ollama_text) != 0 ||
-		    a.bad_pieces != 0 || !a.done || a.tokens != 3 ||
-		    a.malformed != 0)
-			bad++;
-		answer_free(&a);
-	}
-	is_int(bad, 0, "ollama: the same cut in two at every byte");
+	answer_splits("ollama", ollama_stream, len, 1, ollama_text, 3);
 }
 
 static void
