@@ -9,6 +9,18 @@
 #include "llmparse.h"
 #include "tap.h"
 
+enum framing {
+	FRAME_SSE,
+	FRAME_NDJSON
+};
+
+/* Either framing parser, fed alike. */
+struct framer {
+	enum framing		 kind;
+	struct llm_sse		 sse;
+	struct llm_ndjson	 nd;
+};
+
 /* The records a framing parser handed out, each as "[data]". */
 struct records {
 	struct dbuf	 all;
@@ -31,14 +43,16 @@ struct answer {
 	int		 ollama;
 };
 
-static int	 rec_cb(void *, const char *, size_t);
+static void	 framer_init(struct framer *, enum framing, size_t);
+static enum llmparse_status framer_feed(struct framer *, const char *,
+		    size_t, llmparse_record_cb *, void *);
+static enum llmparse_status framer_end(struct framer *, enum llmparse_status,
+		    llmparse_record_cb *, void *);
 static void	 rec_init(struct records *);
-static enum llmparse_status sse_split(const char *, size_t, size_t, size_t,
-		    size_t, struct records *);
-static enum llmparse_status nd_split(const char *, size_t, size_t, size_t,
-		    size_t, struct records *);
-static int	 sse_every_split(const char *, size_t, const char *);
-static int	 nd_every_split(const char *, size_t, const char *);
+static int	 rec_cb(void *, const char *, size_t);
+static enum llmparse_status split(enum framing, const char *, size_t, size_t,
+		    size_t, size_t, struct records *);
+static int	 every_split(enum framing, const char *, size_t, const char *);
 static int	 answer_cb(void *, const char *, size_t);
 static void	 answer_run(const char *, size_t, size_t, int, struct answer *);
 static void	 answer_cut(const char *, size_t, size_t, size_t, int,
@@ -147,6 +161,38 @@ main(void)
 }
 
 static void
+framer_init(struct framer *f, enum framing kind, size_t max)
+{
+	f->kind = kind;
+	llmparse_sse_init(&f->sse, max);
+	llmparse_ndjson_init(&f->nd, max);
+}
+
+static enum llmparse_status
+framer_feed(struct framer *f, const char *s, size_t len,
+    llmparse_record_cb *cb, void *arg)
+{
+	if (f->kind == FRAME_NDJSON)
+		return (llmparse_ndjson_feed(&f->nd, s, len, cb, arg));
+	return (llmparse_sse_feed(&f->sse, s, len, cb, arg));
+}
+
+/*
+ * The end of the stream after rv, the feeds' status: an NDJSON line without
+ * its newline is handed out if rv is LLMPARSE_OK. Frees the parsers.
+ */
+static enum llmparse_status
+framer_end(struct framer *f, enum llmparse_status rv, llmparse_record_cb *cb,
+    void *arg)
+{
+	if (rv == LLMPARSE_OK && f->kind == FRAME_NDJSON)
+		rv = llmparse_ndjson_finish(&f->nd, cb, arg);
+	llmparse_sse_free(&f->sse);
+	llmparse_ndjson_free(&f->nd);
+	return (rv);
+}
+
+static void
 rec_init(struct records *r)
 {
 	memset(r, 0, sizeof *r);
@@ -170,56 +216,37 @@ rec_cb(void *arg, const char *s, size_t len)
 }
 
 /*
- * Feed s to a new SSE parser (cap max) in three parts, cut at a and b, or
- * in steps of step bytes when step is not 0.
+ * Feed s to a new parser (cap max) in three parts, cut at a and b; stop at
+ * the first status that is not LLMPARSE_OK.
  */
 static enum llmparse_status
-sse_split(const char *s, size_t len, size_t max, size_t a, size_t b,
-    struct records *r)
+split(enum framing kind, const char *s, size_t len, size_t max, size_t a,
+    size_t b, struct records *r)
 {
-	struct llm_sse		p;
+	struct framer		f;
 	enum llmparse_status	rv = LLMPARSE_OK;
 	size_t			cut[4] = { 0, a, b, len }, i;
 
-	llmparse_sse_init(&p, max);
+	framer_init(&f, kind, max);
 	for (i = 0; i < 3 && rv == LLMPARSE_OK; i++)
-		rv = llmparse_sse_feed(&p, s + cut[i], cut[i + 1] - cut[i],
-		    rec_cb, r);
-	llmparse_sse_free(&p);
-	return (rv);
-}
-
-static enum llmparse_status
-nd_split(const char *s, size_t len, size_t max, size_t a, size_t b,
-    struct records *r)
-{
-	struct llm_ndjson	p;
-	enum llmparse_status	rv = LLMPARSE_OK;
-	size_t			cut[4] = { 0, a, b, len }, i;
-
-	llmparse_ndjson_init(&p, max);
-	for (i = 0; i < 3 && rv == LLMPARSE_OK; i++)
-		rv = llmparse_ndjson_feed(&p, s + cut[i], cut[i + 1] - cut[i],
-		    rec_cb, r);
-	if (rv == LLMPARSE_OK)
-		rv = llmparse_ndjson_finish(&p, rec_cb, r);
-	llmparse_ndjson_free(&p);
-	return (rv);
+		rv = framer_feed(&f, s + cut[i], cut[i + 1] - cut[i], rec_cb,
+		    r);
+	return (framer_end(&f, rv, rec_cb, r));
 }
 
 /* Every pair of cut points, and byte by byte: all give want. */
 static int
-sse_every_split(const char *s, size_t len, const char *want)
+every_split(enum framing kind, const char *s, size_t len, const char *want)
 {
-	struct records		r;
-	struct llm_sse		p;
-	size_t			a, b, i;
-	int			bad = 0;
+	struct records	r;
+	struct framer	f;
+	size_t		a, b, i;
+	int		bad = 0;
 
 	for (a = 0; a <= len && bad < 3; a++) {
 		for (b = a; b <= len && bad < 3; b++) {
 			rec_init(&r);
-			if (sse_split(s, len, LLM_RECORD_MAX, a, b, &r) !=
+			if (split(kind, s, len, LLM_RECORD_MAX, a, b, &r) !=
 			    LLMPARSE_OK ||
 			    strcmp(dbuf_str(&r.all), want) != 0) {
 				tap_diag("split at %zu,%zu: %s", a, b,
@@ -230,45 +257,10 @@ sse_every_split(const char *s, size_t len, const char *want)
 		}
 	}
 	rec_init(&r);
-	llmparse_sse_init(&p, LLM_RECORD_MAX);
+	framer_init(&f, kind, LLM_RECORD_MAX);
 	for (i = 0; i < len; i++)
-		llmparse_sse_feed(&p, s + i, 1, rec_cb, &r);
-	llmparse_sse_free(&p);
-	if (strcmp(dbuf_str(&r.all), want) != 0) {
-		tap_diag("byte by byte: %s", dbuf_str(&r.all));
-		bad++;
-	}
-	dbuf_free(&r.all);
-	return (bad == 0);
-}
-
-static int
-nd_every_split(const char *s, size_t len, const char *want)
-{
-	struct records		r;
-	struct llm_ndjson	p;
-	size_t			a, b, i;
-	int			bad = 0;
-
-	for (a = 0; a <= len && bad < 3; a++) {
-		for (b = a; b <= len && bad < 3; b++) {
-			rec_init(&r);
-			if (nd_split(s, len, LLM_RECORD_MAX, a, b, &r) !=
-			    LLMPARSE_OK ||
-			    strcmp(dbuf_str(&r.all), want) != 0) {
-				tap_diag("split at %zu,%zu: %s", a, b,
-				    dbuf_str(&r.all));
-				bad++;
-			}
-			dbuf_free(&r.all);
-		}
-	}
-	rec_init(&r);
-	llmparse_ndjson_init(&p, LLM_RECORD_MAX);
-	for (i = 0; i < len; i++)
-		llmparse_ndjson_feed(&p, s + i, 1, rec_cb, &r);
-	llmparse_ndjson_finish(&p, rec_cb, &r);
-	llmparse_ndjson_free(&p);
+		framer_feed(&f, s + i, 1, rec_cb, &r);
+	framer_end(&f, LLMPARSE_OK, rec_cb, &r);
 	if (strcmp(dbuf_str(&r.all), want) != 0) {
 		tap_diag("byte by byte: %s", dbuf_str(&r.all));
 		bad++;
@@ -283,18 +275,18 @@ test_sse_basic(void)
 	static const char	s[] = "data: a\n\ndata: {\"b\":1}\n\n";
 	struct records		r;
 
-	ok(sse_every_split(s, sizeof s - 1, "[a][{\"b\":1}]"),
+	ok(every_split(FRAME_SSE, s, sizeof s - 1, "[a][{\"b\":1}]"),
 	    "sse: two events, every split");
-	ok(sse_every_split("data: x\n", 8, ""),
+	ok(every_split(FRAME_SSE, BIN("data: x\n"), ""),
 	    "sse: an event without its blank line is not dispatched");
-	ok(sse_every_split("\n\n\n", 3, ""),
+	ok(every_split(FRAME_SSE, BIN("\n\n\n"), ""),
 	    "sse: blank lines alone dispatch nothing");
-	ok(sse_every_split("data:\n\n", 7, "[]"),
+	ok(every_split(FRAME_SSE, BIN("data:\n\n"), "[]"),
 	    "sse: an empty data field dispatches an empty event");
 
 	rec_init(&r);
 	r.stop_at = 1;
-	is_int(sse_split(s, sizeof s - 1, LLM_RECORD_MAX, 3, 3, &r),
+	is_int(split(FRAME_SSE, s, sizeof s - 1, LLM_RECORD_MAX, 3, 3, &r),
 	    LLMPARSE_STOPPED, "sse: a callback's -1 stops the feed");
 	is_int(r.n, 1, "sse: no event after the stop");
 	dbuf_free(&r.all);
@@ -318,7 +310,7 @@ test_sse_fields(void)
 	    ":keep-alive\n\n"
 	    "data: a: colon inside\n\n";
 
-	ok(sse_every_split(s, sizeof s - 1,
+	ok(every_split(FRAME_SSE, s, sizeof s - 1,
 	    "[first\nsecond\n two spaces\n][a: colon inside]"),
 	    "sse: comments, event/id/retry ignored, multi-line data joined");
 }
@@ -332,13 +324,13 @@ test_sse_line_ends(void)
 	static const char	mixed[] =
 	    "data: a\r\n\ndata: b\r\rdata: c\n\r\n";
 
-	ok(sse_every_split(crlf, sizeof crlf - 1, "[a][b\nc]"),
+	ok(every_split(FRAME_SSE, crlf, sizeof crlf - 1, "[a][b\nc]"),
 	    "sse: CRLF line ends, every split");
-	ok(sse_every_split(cr, sizeof cr - 1, "[a][b]"),
+	ok(every_split(FRAME_SSE, cr, sizeof cr - 1, "[a][b]"),
 	    "sse: CR line ends, every split");
-	ok(sse_every_split(mixed, sizeof mixed - 1, "[a][b][c]"),
+	ok(every_split(FRAME_SSE, mixed, sizeof mixed - 1, "[a][b][c]"),
 	    "sse: mixed line ends, every split");
-	ok(sse_every_split("data: a\r\r\n", 10, "[a]"),
+	ok(every_split(FRAME_SSE, BIN("data: a\r\r\n"), "[a]"),
 	    "sse: CR, then CRLF: two line ends");
 }
 
@@ -350,12 +342,12 @@ test_sse_bom(void)
 	    "\xef\xbb\xbf\xef\xbb\xbf" "data: a\n\n";
 	static const char	half[] = "\xef\xbb" "data: a\n\n";
 
-	ok(sse_every_split(bom, sizeof bom - 1, "[a]"),
+	ok(every_split(FRAME_SSE, bom, sizeof bom - 1, "[a]"),
 	    "sse: a leading BOM is skipped, every split");
 	/* Only the first is a BOM; the second makes an unknown field. */
-	ok(sse_every_split(twice, sizeof twice - 1, ""),
+	ok(every_split(FRAME_SSE, twice, sizeof twice - 1, ""),
 	    "sse: a second BOM is part of the line");
-	ok(sse_every_split(half, sizeof half - 1, ""),
+	ok(every_split(FRAME_SSE, half, sizeof half - 1, ""),
 	    "sse: half a BOM is part of the line");
 }
 
@@ -372,7 +364,7 @@ test_sse_caps(void)
 	memset(big + 6, 'x', LLM_RECORD_MAX - 6);
 	memcpy(big + LLM_RECORD_MAX, "\n\n", 2);
 	rec_init(&r);
-	is_int(sse_split(big, LLM_RECORD_MAX + 2, LLM_RECORD_MAX,
+	is_int(split(FRAME_SSE, big, LLM_RECORD_MAX + 2, LLM_RECORD_MAX,
 	    4096, LLM_RECORD_MAX - 1, &r), LLMPARSE_OK,
 	    "sse: a line of exactly 1 MiB passes");
 	is_int(r.all.len, LLM_RECORD_MAX - 6 + 2, "sse: and makes one event");
@@ -383,36 +375,37 @@ test_sse_caps(void)
 	memset(big + 6, 'x', LLM_RECORD_MAX - 5);
 	memcpy(big + LLM_RECORD_MAX + 1, "\n\n", 2);
 	rec_init(&r);
-	is_int(sse_split(big, LLM_RECORD_MAX + 3, LLM_RECORD_MAX, 1, 2, &r),
-	    LLMPARSE_TOOLONG, "sse: a line past 1 MiB is refused");
+	is_int(split(FRAME_SSE, big, LLM_RECORD_MAX + 3, LLM_RECORD_MAX, 1, 2,
+	    &r), LLMPARSE_TOOLONG, "sse: a line past 1 MiB is refused");
 	is_int(r.n, 0, "sse: and dispatches nothing");
 	dbuf_free(&r.all);
 
 	/* An event of many lines past the cap in all. */
 	rec_init(&r);
-	is_int(sse_split(BIN("data: 1234567\ndata: 1234567\ndata: 1\n\n"),
-	    16, 5, 20, &r), LLMPARSE_TOOLONG,
-	    "sse: an event's data past the cap is refused");
+	is_int(split(FRAME_SSE,
+	    BIN("data: 1234567\ndata: 1234567\ndata: 1\n\n"), 16, 5, 20, &r),
+	    LLMPARSE_TOOLONG, "sse: an event's data past the cap is refused");
 	dbuf_free(&r.all);
 
 	/* A line with no end at all. */
 	memset(big, 'y', n);
 	rec_init(&r);
-	is_int(sse_split(big, n, LLM_RECORD_MAX, 10, 20, &r),
+	is_int(split(FRAME_SSE, big, n, LLM_RECORD_MAX, 10, 20, &r),
 	    LLMPARSE_TOOLONG, "sse: garbage without a newline is refused");
 	dbuf_free(&r.all);
 
 	/* NDJSON too. */
 	memset(big, 'z', n);
 	rec_init(&r);
-	is_int(nd_split(big, n, LLM_RECORD_MAX, 100, 200, &r),
+	is_int(split(FRAME_NDJSON, big, n, LLM_RECORD_MAX, 100, 200, &r),
 	    LLMPARSE_TOOLONG, "ndjson: a line past 1 MiB is refused");
 	dbuf_free(&r.all);
 	memset(big, ' ', LLM_RECORD_MAX);
 	memcpy(big + LLM_RECORD_MAX, "\r\n", 2);
 	rec_init(&r);
-	is_int(nd_split(big, LLM_RECORD_MAX + 2, LLM_RECORD_MAX, 100, 200, &r),
-	    LLMPARSE_OK, "ndjson: a line of exactly 1 MiB plus CRLF passes");
+	is_int(split(FRAME_NDJSON, big, LLM_RECORD_MAX + 2, LLM_RECORD_MAX, 100,
+	    200, &r), LLMPARSE_OK,
+	    "ndjson: a line of exactly 1 MiB plus CRLF passes");
 	dbuf_free(&r.all);
 	free(big);
 }
@@ -425,13 +418,14 @@ test_ndjson(void)
 	static const char	bom[] = "\xef\xbb\xbf{\"a\":1}\n";
 	struct records		r;
 
-	ok(nd_every_split(s, sizeof s - 1, "[{\"a\":1}][{\"b\":2}][{\"c\":3}]"),
+	ok(every_split(FRAME_NDJSON, s, sizeof s - 1,
+	    "[{\"a\":1}][{\"b\":2}][{\"c\":3}]"),
 	    "ndjson: LF, CRLF, blank lines, a last line without LF");
-	ok(nd_every_split(bom, sizeof bom - 1, "[{\"a\":1}]"),
+	ok(every_split(FRAME_NDJSON, bom, sizeof bom - 1, "[{\"a\":1}]"),
 	    "ndjson: a leading BOM is skipped");
 	rec_init(&r);
 	r.stop_at = 2;
-	is_int(nd_split(s, sizeof s - 1, LLM_RECORD_MAX, 0, 0, &r),
+	is_int(split(FRAME_NDJSON, s, sizeof s - 1, LLM_RECORD_MAX, 0, 0, &r),
 	    LLMPARSE_STOPPED, "ndjson: a callback's -1 stops the feed");
 	dbuf_free(&r.all);
 }
@@ -492,33 +486,25 @@ static void
 answer_cut(const char *s, size_t len, size_t step, size_t cut, int ollama,
     struct answer *a)
 {
-	struct llm_sse		sse;
-	struct llm_ndjson	nd;
-	size_t			i, n;
+	struct framer	f;
+	size_t		i, n;
 
 	memset(a, 0, sizeof *a);
 	a->tokens = -1;
 	a->ollama = ollama;
 	dbuf_init(&a->text, 1024 * 1024);
 	llmparse_text_init(&a->tx);
-	llmparse_sse_init(&sse, LLM_RECORD_MAX);
-	llmparse_ndjson_init(&nd, LLM_RECORD_MAX);
+	framer_init(&f, ollama ? FRAME_NDJSON : FRAME_SSE, LLM_RECORD_MAX);
 	if (step == 0)
 		step = len;
 	for (i = 0; i < len; i += n) {
 		n = len - i < step ? len - i : step;
 		if (i == 0 && cut != 0)
 			n = cut;
-		if (ollama)
-			llmparse_ndjson_feed(&nd, s + i, n, answer_cb, a);
-		else
-			llmparse_sse_feed(&sse, s + i, n, answer_cb, a);
+		framer_feed(&f, s + i, n, answer_cb, a);
 	}
-	if (ollama)
-		llmparse_ndjson_finish(&nd, answer_cb, a);
+	framer_end(&f, LLMPARSE_OK, answer_cb, a);
 	llmparse_text_flush(&a->tx, &a->text);
-	llmparse_sse_free(&sse);
-	llmparse_ndjson_free(&nd);
 }
 
 static void
