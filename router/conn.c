@@ -641,9 +641,7 @@ conn_closed(struct conn *c)
 {
 	struct invocation	*inv;
 	struct pool		*pool = c->ep->on_disconnect;
-	char			 body[256];
 	struct dbuf		 b;
-	int			 n;
 
 	c->wsi = NULL;
 	c->state = CONN_CLOSED;
@@ -661,12 +659,12 @@ conn_closed(struct conn *c)
 		inv_add_paramf(inv, "WS_CLOSE_CODE", "%d", c->close_code);
 		inv_add_paramf(inv, "WS_CLOSE_REASON", "%s", c->close_reason);
 		inv_add_paramf(inv, "CONTENT_TYPE", "application/json");
-		dbuf_init(&b, sizeof body);
+		/* Room for the reason escaped at its longest, \u00XX a byte. */
+		dbuf_init(&b, 64 + 6 * CLOSE_REASON_MAX);
 		dbuf_printf(&b, "{\"code\":%d,\"reason\":\"", c->close_code);
 		json_escape(&b, c->close_reason, strlen(c->close_reason));
 		dbuf_adds(&b, "\"}");
-		n = b.len;
-		inv_submit(inv, b.data, n);
+		inv_submit(inv, b.data, b.len);
 		dbuf_free(&b);
 	}
 	conn_free(c);
