@@ -344,9 +344,36 @@ test_small_lexicon(void)
 	    "[fillers]\n"
 	    "going to\n"
 	    "see";
+	static const struct {
+		const char	*text;
+		const char	*level;
+		const char	*desc;
+	} levels[] = {
+		{ "REDDISH   sky!", "high", "a wildcard on the first word" },
+		{ "re sky", "none", "a wildcard needs its whole prefix" },
+		{ "skyred sky", "none", "a prefix is at the word's start" },
+		{ "ХОЧУ УМЕРЕТЬ", "high", "Cyrillic is folded" },
+		{ "ÉTÉ BRÛLANT", "high", "Latin-1 is folded" },
+		{ "ete brulant", "none", "accents are not stripped" },
+		{ "greenery", "none", "whole words only" },
+		{ "not green", "none", "a negator right before" },
+		{ "no longer green", "none", "a negator of two words" },
+		{ "not going to see green", "none",
+		    "negation over three fillers" },
+		{ "not going to see to going green", "low",
+		    "negation reaches over four fillers at most" },
+		{ "not going to see to green", "none",
+		    "negation reaches over four fillers" },
+		{ "not. green", "low", "negation stops at a clause's end" },
+		{ "not really green", "low", "negation stops at a non-filler" },
+		{ "no green", "low", "half a negator is none" },
+		{ "not green but green", "low",
+		    "a later match stands on its own" },
+	};
 	struct safety_lexicon	*lx;
 	struct safety_verdict	 v;
 	char			 err[256];
+	size_t			 i;
 
 	lx = safety_load_buf(lexicon, sizeof lexicon - 1, "small", err,
 	    sizeof err);
@@ -359,41 +386,11 @@ test_small_lexicon(void)
 	is_str(v.intent, "look_closer", "a category's own intent");
 	safety_classify(lx, "blue moonlight", 14, &v);
 	is_str(v.category, "second", "a wildcard on a later word");
-	safety_classify(lx, "REDDISH   sky!", 14, &v);
-	is_str(risk_name(v.level), "high", "a wildcard on the first word");
-	safety_classify(lx, "re sky", 6, &v);
-	is_str(risk_name(v.level), "none", "a wildcard needs its whole prefix");
-	safety_classify(lx, "skyred sky", 10, &v);
-	is_str(risk_name(v.level), "none", "a prefix is at the word's start");
-	safety_classify(lx, "ХОЧУ УМЕРЕТЬ", strlen("ХОЧУ УМЕРЕТЬ"),
-	    &v);
-	is_str(risk_name(v.level), "high", "Cyrillic is folded");
-	safety_classify(lx, "ÉTÉ BRÛLANT", strlen("ÉTÉ BRÛLANT"), &v);
-	is_str(risk_name(v.level), "high", "Latin-1 is folded");
-	safety_classify(lx, "ete brulant", 11, &v);
-	is_str(risk_name(v.level), "none", "accents are not stripped");
-	safety_classify(lx, "greenery", 8, &v);
-	is_str(risk_name(v.level), "none", "whole words only");
-	safety_classify(lx, "not green", 9, &v);
-	is_str(risk_name(v.level), "none", "a negator right before");
-	safety_classify(lx, "no longer green", 15, &v);
-	is_str(risk_name(v.level), "none", "a negator of two words");
-	safety_classify(lx, "not going to see green", 22, &v);
-	is_str(risk_name(v.level), "none", "negation over three fillers");
-	safety_classify(lx, "not going to see to going green", 31, &v);
-	is_str(risk_name(v.level), "low", "negation reaches over four fillers"
-	    " at most");
-	safety_classify(lx, "not going to see to green", 25, &v);
-	is_str(risk_name(v.level), "none", "negation reaches over four"
-	    " fillers");
-	safety_classify(lx, "not. green", 10, &v);
-	is_str(risk_name(v.level), "low", "negation stops at a clause's end");
-	safety_classify(lx, "not really green", 16, &v);
-	is_str(risk_name(v.level), "low", "negation stops at a non-filler");
-	safety_classify(lx, "no green", 8, &v);
-	is_str(risk_name(v.level), "low", "half a negator is none");
-	safety_classify(lx, "not green but green", 19, &v);
-	is_str(risk_name(v.level), "low", "a later match stands on its own");
+	for (i = 0; i < nitems(levels); i++) {
+		safety_classify(lx, levels[i].text, strlen(levels[i].text), &v);
+		is_str(risk_name(v.level), levels[i].level, "%s",
+		    levels[i].desc);
+	}
 	safety_free(lx);
 }
 
