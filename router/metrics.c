@@ -101,7 +101,7 @@ metrics_invocation(const char *route, int status, const char *outcome,
 		}
 	}
 	if (s == NULL) {
-		if (nseries == INV_SERIES_MAX)
+		if (nseries >= INV_SERIES_MAX)
 			route = "$other";
 		for (i = 0; i < nseries && s == NULL; i++)
 			if (series[i].status == status &&
