@@ -25,8 +25,8 @@
 static const unsigned char utf8_bom[3] = { 0xef, 0xbb, 0xbf };
 static const unsigned char utf8_fffd[3] = { 0xef, 0xbf, 0xbd };
 
-static enum llmparse_status sse_bom(struct llm_sse *, const unsigned char *,
-		    size_t, size_t *);
+static enum llmparse_status skip_bom(int *, struct dbuf *,
+		    const unsigned char *, size_t, size_t *);
 static enum llmparse_status sse_line(struct llm_sse *, llmparse_record_cb *,
 		    void *);
 static enum llmparse_status sse_dispatch(struct llm_sse *,
@@ -48,6 +48,31 @@ static int	 error_text(json_t *, char *, size_t);
 static void	 event_message(struct llm_event *, json_t *);
 static void	 copy_word(char *, size_t, json_t *);
 
+/*
+ * Skip a byte order mark at the start of the stream, even when split:
+ * *matched counts its bytes seen so far (3: done). Bytes that turn out
+ * not to be one start the first line.
+ */
+static enum llmparse_status
+skip_bom(int *matched, struct dbuf *line, const unsigned char *s, size_t len,
+    size_t *ip)
+{
+	size_t	i = *ip;
+
+	while (*matched < 3 && i < len) {
+		if (s[i] == utf8_bom[*matched]) {
+			(*matched)++;
+			i++;
+			continue;
+		}
+		if (dbuf_add(line, utf8_bom, *matched) == -1)
+			return (LLMPARSE_TOOLONG);
+		*matched = 3;
+	}
+	*ip = i;
+	return (LLMPARSE_OK);
+}
+
 /* SSE framing. */
 
 void
@@ -65,27 +90,6 @@ llmparse_sse_free(struct llm_sse *p)
 	dbuf_free(&p->sse_data);
 }
 
-/* Skip a byte order mark at the start of the stream, even when split. */
-static enum llmparse_status
-sse_bom(struct llm_sse *p, const unsigned char *s, size_t len, size_t *ip)
-{
-	size_t	i = *ip;
-
-	while (p->sse_bom < 3 && i < len) {
-		if (s[i] == utf8_bom[p->sse_bom]) {
-			p->sse_bom++;
-			i++;
-			continue;
-		}
-		/* Not a BOM: the bytes matched so far start the first line. */
-		if (dbuf_add(&p->sse_line, utf8_bom, p->sse_bom) == -1)
-			return (LLMPARSE_TOOLONG);
-		p->sse_bom = 3;
-	}
-	*ip = i;
-	return (LLMPARSE_OK);
-}
-
 enum llmparse_status
 llmparse_sse_feed(struct llm_sse *p, const void *buf, size_t len,
     llmparse_record_cb *cb, void *arg)
@@ -94,7 +98,8 @@ llmparse_sse_feed(struct llm_sse *p, const void *buf, size_t len,
 	size_t			 i = 0, j;
 	enum llmparse_status	 rv;
 
-	if ((rv = sse_bom(p, s, len, &i)) != LLMPARSE_OK)
+	if ((rv = skip_bom(&p->sse_bom, &p->sse_line, s, len, &i)) !=
+	    LLMPARSE_OK)
 		return (rv);
 	while (i < len) {
 		if (p->sse_cr) {
@@ -193,16 +198,9 @@ llmparse_ndjson_feed(struct llm_ndjson *p, const void *buf, size_t len,
 	size_t			 i = 0, j;
 	enum llmparse_status	 rv;
 
-	while (p->nd_bom < 3 && i < len) {
-		if (s[i] == utf8_bom[p->nd_bom]) {
-			p->nd_bom++;
-			i++;
-			continue;
-		}
-		if (dbuf_add(&p->nd_line, utf8_bom, p->nd_bom) == -1)
-			return (LLMPARSE_TOOLONG);
-		p->nd_bom = 3;
-	}
+	if ((rv = skip_bom(&p->nd_bom, &p->nd_line, s, len, &i)) !=
+	    LLMPARSE_OK)
+		return (rv);
 	while (i < len) {
 		for (j = i; j < len && s[j] != '\n'; j++)
 			;
