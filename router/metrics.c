@@ -55,6 +55,7 @@ static const char *const err_names[ERR__MAX] = {
 	"queue_overflow", "connect_rejected", "protocol"
 };
 
+static struct inv_series *inv_series_find(const char *, int, const char *);
 static void	 hist_add(struct histogram *, uint64_t);
 static void	 hist_render(struct dbuf *, const char *, const char *,
 		     const struct histogram *);
@@ -73,6 +74,20 @@ metrics_error(enum err_kind kind)
 		metrics.errors[kind]++;
 }
 
+static struct inv_series *
+inv_series_find(const char *route, int status, const char *outcome)
+{
+	size_t	i;
+
+	for (i = 0; i < nseries; i++) {
+		if (series[i].status == status &&
+		    strcmp(series[i].route, route) == 0 &&
+		    strcmp(series[i].outcome, outcome) == 0)
+			return (&series[i]);
+	}
+	return (NULL);
+}
+
 static void
 hist_add(struct histogram *h, uint64_t us)
 {
@@ -85,38 +100,25 @@ hist_add(struct histogram *h, uint64_t us)
 	h->sum_us += us;
 }
 
+/* Past INV_SERIES_MAX series, a new one is counted under "$other". */
 void
 metrics_invocation(const char *route, int status, const char *outcome,
     uint64_t first_byte_us, uint64_t total_us)
 {
-	struct inv_series	*s = NULL;
-	size_t			 i;
+	struct inv_series	*s;
 
-	for (i = 0; i < nseries; i++) {
-		if (series[i].status == status &&
-		    strcmp(series[i].route, route) == 0 &&
-		    strcmp(series[i].outcome, outcome) == 0) {
-			s = &series[i];
-			break;
-		}
+	if ((s = inv_series_find(route, status, outcome)) == NULL &&
+	    nseries >= INV_SERIES_MAX) {
+		route = "$other";
+		s = inv_series_find(route, status, outcome);
 	}
 	if (s == NULL) {
-		if (nseries >= INV_SERIES_MAX)
-			route = "$other";
-		for (i = 0; i < nseries && s == NULL; i++)
-			if (series[i].status == status &&
-			    strcmp(series[i].route, route) == 0 &&
-			    strcmp(series[i].outcome, outcome) == 0)
-				s = &series[i];
-		if (s == NULL) {
-			series = xreallocarray(series, nseries + 1,
-			    sizeof *series);
-			s = &series[nseries++];
-			memset(s, 0, sizeof *s);
-			snprintf(s->route, sizeof s->route, "%s", route);
-			snprintf(s->outcome, sizeof s->outcome, "%s", outcome);
-			s->status = status;
-		}
+		series = xreallocarray(series, nseries + 1, sizeof *series);
+		s = &series[nseries++];
+		memset(s, 0, sizeof *s);
+		snprintf(s->route, sizeof s->route, "%s", route);
+		snprintf(s->outcome, sizeof s->outcome, "%s", outcome);
+		s->status = status;
 	}
 	s->count++;
 	if (first_byte_us != 0)
