@@ -43,6 +43,7 @@ static int	 text_run(struct llm_text *, const char *, size_t, int,
 		    struct dbuf *);
 static size_t	 trim(const char **, size_t);
 static json_t	*json_load_repaired(const char *, size_t);
+static json_t	*record_object(const char *, size_t, struct llm_event *);
 static void	 event_content(struct llm_event *, json_t *);
 static int	 error_text(json_t *, char *, size_t);
 static void	 event_message(struct llm_event *, json_t *);
@@ -611,6 +612,27 @@ json_load_repaired(const char *s, size_t len)
 	return (j);
 }
 
+/*
+ * A record's JSON object (a new reference), its "error" member, unless
+ * null, taken into ev; NULL when the record is not a JSON object.
+ */
+static json_t *
+record_object(const char *s, size_t len, struct llm_event *ev)
+{
+	json_t	*root, *err;
+
+	if ((root = json_load_repaired(s, len)) == NULL)
+		return (NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return (NULL);
+	}
+	if ((err = json_object_get(root, "error")) != NULL &&
+	    !json_is_null(err))
+		event_message(ev, err);
+	return (root);
+}
+
 void
 llmparse_event_clear(struct llm_event *ev)
 {
@@ -683,7 +705,7 @@ copy_word(char *buf, size_t size, json_t *v)
 int
 llmparse_openai(const char *s, size_t len, struct llm_event *ev)
 {
-	json_t	*root, *err, *choices, *c0, *delta, *usage, *v;
+	json_t	*root, *choices, *c0, *delta, *usage, *v;
 
 	llmparse_event_clear(ev);
 	if ((len = trim(&s, len)) == 0)
@@ -692,15 +714,8 @@ llmparse_openai(const char *s, size_t len, struct llm_event *ev)
 		ev->ev_done = 1;
 		return (0);
 	}
-	if ((root = json_load_repaired(s, len)) == NULL)
+	if ((root = record_object(s, len, ev)) == NULL)
 		return (-1);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return (-1);
-	}
-	if ((err = json_object_get(root, "error")) != NULL &&
-	    !json_is_null(err))
-		event_message(ev, err);
 	choices = json_object_get(root, "choices");
 	if ((c0 = json_array_get(choices, 0)) != NULL && json_is_object(c0)) {
 		if ((delta = json_object_get(c0, "delta")) != NULL)
@@ -719,20 +734,13 @@ llmparse_openai(const char *s, size_t len, struct llm_event *ev)
 int
 llmparse_ollama(const char *s, size_t len, struct llm_event *ev)
 {
-	json_t	*root, *err, *msg, *v;
+	json_t	*root, *msg, *v;
 
 	llmparse_event_clear(ev);
 	if ((len = trim(&s, len)) == 0)
 		return (0);
-	if ((root = json_load_repaired(s, len)) == NULL)
+	if ((root = record_object(s, len, ev)) == NULL)
 		return (-1);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return (-1);
-	}
-	if ((err = json_object_get(root, "error")) != NULL &&
-	    !json_is_null(err))
-		event_message(ev, err);
 	if ((msg = json_object_get(root, "message")) != NULL)
 		event_content(ev, json_object_get(msg, "content"));
 	ev->ev_done = json_is_true(json_object_get(root, "done"));
