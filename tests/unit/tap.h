@@ -1,7 +1,8 @@
 /*
  * tap.h: a tiny TAP producer for the unit tests. Each check prints
  * "ok N - desc" or "not ok N - desc"; tap_done() prints the plan and gives
- * the exit status.
+ * the exit status. While tap_todo is set, checks are TODO with that reason:
+ * one that fails is not a failure of the run.
  */
 #ifndef TAP_H
 #define TAP_H
@@ -10,8 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static int	tap_count;
-static int	tap_failures;
+static int	 tap_count;
+static int	 tap_failures;
+static const char *tap_todo;
 
 static inline void
 tap_vdiag(const char *fmt, va_list ap)
@@ -47,9 +49,12 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
+	if (tap_todo != NULL)
+		printf(" # TODO %s", tap_todo);
 	printf("\n");
 	if (!cond) {
-		tap_failures++;
+		if (tap_todo == NULL)
+			tap_failures++;
 		printf("#   failed at %s:%d\n", file, line);
 	}
 	fflush(stdout);
