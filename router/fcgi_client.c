@@ -851,7 +851,7 @@ fcgi_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	struct pool_state	*ps;
 	struct fcgi_conn	**pp;
 	socklen_t		 sl;
-	int			 err = 0;
+	int			 err = 0, first;
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_WRITEABLE:
@@ -874,13 +874,14 @@ fcgi_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	case LWS_CALLBACK_RAW_RX:
 		if (inv == NULL)
 			return (-1);	/* an idle socket has nothing to say */
-		if (inv->rx_bytes == 0) {
-			inv->t_first = mono_usec();
+		inv->t_last_rx = mono_usec();
+		first = inv->rx_bytes == 0;
+		if (first) {
+			inv->t_first = inv->t_last_rx;
 			inv->state = INV_STREAMING;
 			dbuf_free(&inv->req);
 		}
 		inv->rx_bytes += len;
-		inv->t_last_rx = mono_usec();
 		if (fcgi_parse(&inv->fp, in, len, &fcgi_cb, inv) == -1) {
 			if (inv->fp.error != NULL)
 				log_info("%s: %s: %s", __func__,
@@ -894,7 +895,12 @@ fcgi_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			inv_complete(inv);
 			return (0);
 		}
-		if (inv->state == INV_STREAMING)
+		/*
+		 * Armed once: later reads only move t_last_rx, and inv_timer
+		 * arms again from it. Rescheduling on every read would walk
+		 * lws's sorted timer list each time.
+		 */
+		if (first)
 			inv_arm(inv, inv->t_last_rx +
 			    (uint64_t)inv->pool->idle_timeout_ms * 1000);
 		break;
