@@ -11,9 +11,10 @@
 #define FUZZ_ID		1
 
 struct fuzz_sink {
-	size_t	out;
-	size_t	err;
-	int	ends;
+	size_t		 out;
+	size_t		 err;
+	int		 ends;
+	struct dbuf	*back;		/* STDOUT is kept here when set */
 };
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -23,8 +24,6 @@ static int	fuzz_stderr(void *, const unsigned char *, size_t);
 static int	fuzz_end(void *, uint32_t, uint8_t);
 static void	fuzz_round_trip(const uint8_t *, size_t);
 
-static struct dbuf	fuzz_back;
-
 static int
 fuzz_stdout(void *arg, const unsigned char *d, size_t n)
 {
@@ -33,7 +32,7 @@ fuzz_stdout(void *arg, const unsigned char *d, size_t n)
 	if (n == 0 || s->ends != 0)
 		abort();
 	s->out += n;
-	if (fuzz_back.cap != 0 && dbuf_add(&fuzz_back, d, n) == -1)
+	if (s->back != NULL && dbuf_add(s->back, d, n) == -1)
 		abort();
 	return (0);
 }
@@ -70,22 +69,22 @@ fuzz_round_trip(const uint8_t *data, size_t size)
 					    FUZZ_ID, 0, 8, 0, 0 };
 	struct fcgi_parser		p;
 	struct fuzz_sink		s;
-	struct dbuf			b;
+	struct dbuf			b, back;
 
 	dbuf_init(&b, 2 * size + 64);
 	if (fcgi_stream(&b, FCGI_STDOUT, FUZZ_ID, data, size) == -1 ||
 	    fcgi_stream(&b, FCGI_STDOUT, FUZZ_ID, NULL, 0) == -1 ||
 	    dbuf_add(&b, end, sizeof end) == -1)
 		abort();
-	dbuf_init(&fuzz_back, size + 1);
+	dbuf_init(&back, size + 1);
 	memset(&s, 0, sizeof s);
+	s.back = &back;
 	fcgi_parser_init(&p, FUZZ_ID);
 	if (fcgi_parse(&p, b.data, b.len, &fuzz_cb, &s) == -1 || !p.ended ||
-	    s.ends != 1 || fuzz_back.len != size ||
-	    (size > 0 && memcmp(fuzz_back.data, data, size) != 0))
+	    s.ends != 1 || back.len != size ||
+	    (size > 0 && memcmp(back.data, data, size) != 0))
 		abort();
-	dbuf_free(&fuzz_back);
-	memset(&fuzz_back, 0, sizeof fuzz_back);
+	dbuf_free(&back);
 	dbuf_free(&b);
 
 	/* Params: the pair must come back with its lengths. */
