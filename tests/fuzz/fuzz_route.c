@@ -49,7 +49,7 @@ fuzz_select(char **path, size_t npath, const uint8_t *data, size_t size,
 	ep.selection = path;
 	ep.nselection = npath;
 	ep.routes = fuzz_routes;
-	ep.nroutes = sizeof fuzz_routes / sizeof fuzz_routes[0];
+	ep.nroutes = nitems(fuzz_routes);
 	ep.on_default = binary ? NULL : &fuzz_pool_default;
 
 	want = ep.on_default;
@@ -78,7 +78,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return (0);
-	i = data[0] % (sizeof fuzz_paths / sizeof fuzz_paths[0]);
+	i = data[0] % nitems(fuzz_paths);
 	path = fuzz_paths[i].path;
 	npath = fuzz_paths[i].npath;
 	data++;
