@@ -13,7 +13,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { test } = require('node:test');
-const { RawWs, OP, httpExchange, upgradeRequest, poolConf, stackCase, survives } = require('./rawws');
+const { RawWs, OP, httpExchange, upgradeRequest, poolConf, survives } = require('./rawws');
 
 const echoEndpoint = (s, extra = '') => poolConf(s, 'echo') + `
 endpoint /ws {
@@ -50,7 +50,7 @@ async function refused(s, headers, status, p = '/ws') {
 
 const H2_SETTINGS = 'AAMAAABkAARAAAAAAAIAAAAA';
 
-stackCase('an h2c upgrade is refused, never switched to HTTP/2', basic(), async (s) => {
+h.stackTest('an h2c upgrade is refused, never switched to HTTP/2', basic(), async (s) => {
 	const reqs = [
 		`GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\n` +
 		    'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
@@ -99,18 +99,18 @@ stackCase('an h2c upgrade is refused, never switched to HTTP/2', basic(), async 
 	await survives(s);
 });
 
-stackCase('Sec-WebSocket-Version 8 gets 426 naming version 13', basic(), async (s) => {
+h.stackTest('Sec-WebSocket-Version 8 gets 426 naming version 13', basic(), async (s) => {
 	const r = await refused(s, { 'Sec-WebSocket-Version': '8' }, 426);
 	assert.strictEqual(r.headers['sec-websocket-version'], '13');
 	await survives(s);
 });
 
-stackCase('a missing Sec-WebSocket-Key gets 400', basic(), async (s) => {
+h.stackTest('a missing Sec-WebSocket-Key gets 400', basic(), async (s) => {
 	await refused(s, { 'Sec-WebSocket-Key': null }, 400);
 	await survives(s);
 });
 
-stackCase('an unknown endpoint path gets 404', basic(), async (s) => {
+h.stackTest('an unknown endpoint path gets 404', basic(), async (s) => {
 	await refused(s, {}, 404, '/nope');
 	await refused(s, {}, 404, '/wsx');
 	await refused(s, {}, 404, '/');
@@ -121,7 +121,7 @@ stackCase('an unknown endpoint path gets 404', basic(), async (s) => {
 
 const GOOD = 'https://good.example';
 
-stackCase('only the configured Origin is upgraded; others get 403', basic({ origin: GOOD }),
+h.stackTest('only the configured Origin is upgraded; others get 403', basic({ origin: GOOD }),
     async (s) => {
 	const c = await RawWs.open(s.port, { headers: { Origin: GOOD } });
 	await c.text('from the good origin');
@@ -153,7 +153,7 @@ stackCase('only the configured Origin is upgraded; others get 403', basic({ orig
 
 /* ---- keep-alive and idle timeout ---- */
 
-stackCase('a client that never answers pings is closed; one that does stays',
+h.stackTest('a client that never answers pings is closed; one that does stays',
     basic({ ping_interval: '1s', idle_timeout: '0' }), async (s) => {
 	const raw = await RawWs.open(s.port);
 	const good = await s.connect('/ws');
@@ -175,7 +175,7 @@ stackCase('a client that never answers pings is closed; one that does stays',
 	await survives(s);
 });
 
-stackCase('idle_timeout closes a silent client with 1001', basic({ idle_timeout: '1s',
+h.stackTest('idle_timeout closes a silent client with 1001', basic({ idle_timeout: '1s',
     ping_interval: '0' }), async (s) => {
 	const silent = await RawWs.open(s.port);
 	const busy = await RawWs.open(s.port);
@@ -202,7 +202,7 @@ stackCase('idle_timeout closes a silent client with 1001', basic({ idle_timeout:
 
 /* ---- loopback-only listeners ---- */
 
-stackCase('the API on 127.0.0.1 is not reachable on 127.0.0.2', basic(), async (s) => {
+h.stackTest('the API on 127.0.0.1 is not reachable on 127.0.0.2', basic(), async (s) => {
 	// Also loopback, but not the bound address: proves no wildcard bind.
 	for (const port of [s.apiPort, s.port]) {
 		const r = await new Promise((resolve) => {
@@ -292,7 +292,7 @@ for (const [variant, what] of [
 
 /* ---- robustness of the listeners ---- */
 
-stackCase('connections that close before or during a request leave the router up',
+h.stackTest('connections that close before or during a request leave the router up',
     basic(), async (s) => {
 	const partial = [
 		null,				// connect, then close
@@ -413,7 +413,7 @@ test('wsrouter -t reports each error as FILE:LINE: KEY: message', () => {
 
 /* ---- secrets stay out of the log ---- */
 
-stackCase('the log never holds tokens, even at log_level debug', basic({ log_level: 'debug' }, {
+h.stackTest('the log never holds tokens, even at log_level debug', basic({ log_level: 'debug' }, {
 	config: (s) => poolConf(s, 'echo') + `
 endpoint /ws {
 	route $connect echo
@@ -465,7 +465,7 @@ async function rawRefusedOrClosed(port) {
 	}
 }
 
-stackCase('SIGTERM drains: idle closes at once, a stream finishes, then exit 0',
+h.stackTest('SIGTERM drains: idle closes at once, a stream finishes, then exit 0',
     basic({ shutdown_timeout: '10s' }), async (s) => {
 	const streaming = await s.connect('/ws');
 	const idle = await s.connect('/ws');
@@ -511,7 +511,7 @@ stackCase('SIGTERM drains: idle closes at once, a stream finishes, then exit 0',
 	assert.ok(Date.now() - t0 < h.scaled(6000), `exit after ${Date.now() - t0} ms`);
 });
 
-stackCase('SIGTERM with a hung handler: closed with 1001 at shutdown_timeout, then exit',
+h.stackTest('SIGTERM with a hung handler: closed with 1001 at shutdown_timeout, then exit',
     basic({ shutdown_timeout: '1s' }), async (s) => {
 	const c = await s.connect('/ws');
 	await c.send({ type: 'hang' });
@@ -531,7 +531,7 @@ stackCase('SIGTERM with a hung handler: closed with 1001 at shutdown_timeout, th
 
 /* ---- SIGHUP reload ---- */
 
-stackCase('SIGHUP: a valid config takes over for new connections; a bad one is refused',
+h.stackTest('SIGHUP: a valid config takes over for new connections; a bad one is refused',
     (() => {
 	const o = {
 		pools: { echo: { workers: 2 } },

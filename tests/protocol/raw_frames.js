@@ -8,7 +8,7 @@ const h = require('../integration/harness');
 h.requireTools(['ws', 'spawn-fcgi', 'wsrouter', 'testhandler']);
 const assert = require('node:assert');
 const crypto = require('node:crypto');
-const { RawWs, OP, frame, closePayload, poolConf, stackCase, survives } = require('./rawws');
+const { RawWs, OP, frame, closePayload, poolConf, survives } = require('./rawws');
 
 const LIMIT = 64 * 1024;
 
@@ -68,11 +68,11 @@ async function closesWith(s, code, fn, path = '/ws', opts = {}) {
 	return r;
 }
 
-stackCase('an unmasked text frame is closed with 1002', stack, async (s) => {
+h.stackTest('an unmasked text frame is closed with 1002', stack, async (s) => {
 	await closesWith(s, 1002, (c) => c.text('hello', { mask: false }));
 });
 
-stackCase('an unmasked frame after valid traffic is closed with 1002', stack, async (s) => {
+h.stackTest('an unmasked frame after valid traffic is closed with 1002', stack, async (s) => {
 	const c = await RawWs.open(s.port);
 	// Lengths of every header form, so that the header tracking is exercised.
 	for (const n of [5, 200, 60000]) {
@@ -92,7 +92,7 @@ stackCase('an unmasked frame after valid traffic is closed with 1002', stack, as
 	await survives(s);
 });
 
-stackCase('invalid UTF-8 in a text frame is closed with 1007', stack, async (s) => {
+h.stackTest('invalid UTF-8 in a text frame is closed with 1007', stack, async (s) => {
 	// "h", then 0xc3 followed by a byte that cannot continue it.
 	await closesWith(s, 1007, (c) => c.text(Buffer.from([0x68, 0xc3, 0x28])));
 	// A UTF-16 surrogate (ED A0 80) and an overlong "/" (C0 AF).
@@ -100,12 +100,12 @@ stackCase('invalid UTF-8 in a text frame is closed with 1007', stack, async (s) 
 	await closesWith(s, 1007, (c) => c.text(Buffer.from([0xc0, 0xaf])));
 });
 
-stackCase('a text message ending inside a UTF-8 sequence is closed with 1007', stack,
+h.stackTest('a text message ending inside a UTF-8 sequence is closed with 1007', stack,
     async (s) => {
 	await closesWith(s, 1007, (c) => c.text(Buffer.from([0x68, 0xe2, 0x82])));
 });
 
-stackCase('invalid UTF-8 spanning two fragments is closed with 1007', stack, async (s) => {
+h.stackTest('invalid UTF-8 spanning two fragments is closed with 1007', stack, async (s) => {
 	// E2 82 is a valid start of a 3-byte sequence; 0x28 cannot finish it.
 	await closesWith(s, 1007, async (c) => {
 		await c.text(Buffer.from([0x68, 0xe2, 0x82]), { fin: false });
@@ -113,7 +113,7 @@ stackCase('invalid UTF-8 spanning two fragments is closed with 1007', stack, asy
 	});
 });
 
-stackCase('a UTF-8 character split across fragments is accepted intact', stack, async (s) => {
+h.stackTest('a UTF-8 character split across fragments is accepted intact', stack, async (s) => {
 	const c = await RawWs.open(s.port);
 	// "h€!" with € (E2 82 AC) cut after its second byte.
 	await c.text(Buffer.from([0x68, 0xe2, 0x82]), { fin: false });
@@ -136,7 +136,7 @@ stackCase('a UTF-8 character split across fragments is accepted intact', stack, 
 	await survives(s);
 });
 
-stackCase('a header declaring 10 MB is closed with 1009 before the payload', stack,
+h.stackTest('a header declaring 10 MB is closed with 1009 before the payload', stack,
     async (s) => {
 	const c = await RawWs.open(s.port);
 	const t0 = Date.now();
@@ -147,7 +147,7 @@ stackCase('a header declaring 10 MB is closed with 1009 before the payload', sta
 	await survives(s);
 });
 
-stackCase('a fragmented message over the limit is closed with 1009', stack, async (s) => {
+h.stackTest('a fragmented message over the limit is closed with 1009', stack, async (s) => {
 	// Five fragments of 20000 bytes, each under the limit, 100000 in all.
 	await closesWith(s, 1009, async (c) => {
 		for (let i = 0; i < 5; i++) {
@@ -168,7 +168,7 @@ stackCase('a fragmented message over the limit is closed with 1009', stack, asyn
 	});
 });
 
-stackCase('a message of exactly the limit passes, one byte more is closed with 1009', stack,
+h.stackTest('a message of exactly the limit passes, one byte more is closed with 1009', stack,
     async (s) => {
 	const c = await RawWs.open(s.port);
 	const p = crypto.randomBytes(LIMIT / 2).toString('hex');	// LIMIT ASCII bytes
@@ -186,17 +186,17 @@ stackCase('a message of exactly the limit passes, one byte more is closed with 1
 	await closesWith(s, 1009, (c2) => c2.text(p + 'x'));
 });
 
-stackCase('a fragmented ping is closed with 1002', stack, async (s) => {
+h.stackTest('a fragmented ping is closed with 1002', stack, async (s) => {
 	await closesWith(s, 1002, (c) => c.ping('x', { fin: false }));
 });
 
-stackCase('a control frame with a payload over 125 bytes is closed with 1002', Object.assign({
+h.stackTest('a control frame with a payload over 125 bytes is closed with 1002', Object.assign({
 	todo: 'libwebsockets 4.1.6 drops the TCP connection without a close frame',
 }, stack), async (s) => {
 	await closesWith(s, 1002, (c) => c.ping(Buffer.alloc(126, 0x61)));
 });
 
-stackCase('RSV1, RSV2 and RSV3 without an extension are closed with 1002', stack, async (s) => {
+h.stackTest('RSV1, RSV2 and RSV3 without an extension are closed with 1002', stack, async (s) => {
 	/*
 	 * libwebsockets stops reading after this error, so our close answer is
 	 * not seen and the socket closes at its 5 s close timeout: wait for
@@ -209,12 +209,12 @@ stackCase('RSV1, RSV2 and RSV3 without an extension are closed with 1002', stack
 	await closesWith(s, 1002, (c) => c.ping('x', { rsv: 4 }), '/ws', { tcpWait: 0 });
 });
 
-stackCase('reserved opcodes are closed with 1002', stack, async (s) => {
+h.stackTest('reserved opcodes are closed with 1002', stack, async (s) => {
 	for (const opcode of [0x3, 0x7, 0xb, 0xf])
 		await closesWith(s, 1002, (c) => c.send({ opcode, payload: 'x' }));
 });
 
-stackCase('a continuation with no message started is closed with 1002', stack, async (s) => {
+h.stackTest('a continuation with no message started is closed with 1002', stack, async (s) => {
 	await closesWith(s, 1002, (c) => c.send({ opcode: OP.CONT, payload: 'x' }));
 	// A new text frame while a fragmented message is open.
 	await closesWith(s, 1002, async (c) => {
@@ -223,7 +223,7 @@ stackCase('a continuation with no message started is closed with 1002', stack, a
 	});
 });
 
-stackCase('a ping gets a pong with the same payload', stack, async (s) => {
+h.stackTest('a ping gets a pong with the same payload', stack, async (s) => {
 	const c = await RawWs.open(s.port);
 	for (const p of [Buffer.from('ping-data'), Buffer.alloc(0), crypto.randomBytes(125)]) {
 		await c.ping(p);
@@ -254,7 +254,7 @@ stackCase('a ping gets a pong with the same payload', stack, async (s) => {
 	await survives(s);
 });
 
-stackCase('a close with 1000 gets a close echo', stack, async (s) => {
+h.stackTest('a close with 1000 gets a close echo', stack, async (s) => {
 	let c = await RawWs.open(s.port);
 	await c.text('before');
 	assert.strictEqual((await c.data(5000)).payload.toString(), 'before');
@@ -271,26 +271,26 @@ stackCase('a close with 1000 gets a close echo', stack, async (s) => {
 	await survives(s);
 });
 
-stackCase('a close with a code that must not be sent is closed with 1002', stack,
+h.stackTest('a close with a code that must not be sent is closed with 1002', stack,
     async (s) => {
 	for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999])
 		await closesWith(s, 1002, (c) => c.close(code));
 });
 
-stackCase('a close with a 1-byte payload is closed with 1002', Object.assign({
+h.stackTest('a close with a 1-byte payload is closed with 1002', Object.assign({
 	todo: 'libwebsockets 4.1.6 answers with an empty close frame',
 }, stack), async (s) => {
 	await closesWith(s, 1002, (c) => c.send({ opcode: OP.CLOSE, payload: Buffer.from([3]) }));
 });
 
-stackCase('a close reason that is not UTF-8 is closed with 1007', Object.assign({
+h.stackTest('a close reason that is not UTF-8 is closed with 1007', Object.assign({
 	todo: 'libwebsockets 4.1.6 drops the TCP connection without a close frame',
 }, stack), async (s) => {
 	await closesWith(s, 1007, (c) => c.send({ opcode: OP.CLOSE,
 	    payload: Buffer.concat([closePayload(1000), Buffer.from([0xc3, 0x28])]) }));
 });
 
-stackCase('binary to an endpoint with binary off is closed with 1003', stack, async (s) => {
+h.stackTest('binary to an endpoint with binary off is closed with 1003', stack, async (s) => {
 	// Text is fine there.
 	const c = await RawWs.open(s.port, { path: '/nobin' });
 	await c.text('text is fine');

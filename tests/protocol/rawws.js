@@ -7,7 +7,6 @@
 const assert = require('node:assert');
 const crypto = require('node:crypto');
 const net = require('node:net');
-const { test } = require('node:test');
 
 const h = require('../integration/harness');
 
@@ -420,38 +419,6 @@ function poolConf(s, name, extra = '') {
 	    '}\n';
 }
 
-/*
- * Like the harness's stackTest, with node:test's todo and skip options
- * passed through: todo marks a known deviation as an expected failure.
- */
-function stackCase(name, opts, fn) {
-	const topts = { timeout: h.scaled(opts.timeout || 60000) };
-	if (opts.todo)
-		topts.todo = opts.todo;
-	if (opts.skip)
-		topts.skip = opts.skip;
-	test(name, topts, async (t) => {
-		const s = new h.Stack(opts);
-		let failure = null;
-		try {
-			await s.start();
-			await fn(s, t);
-		} catch (e) {
-			failure = e;
-		}
-		const problem = await s.stop().catch((e) => e);
-		if (failure) {
-			if (!opts.todo)
-				s.dump(String(failure && failure.message).split('\n')[0]);
-			throw failure;
-		}
-		if (problem) {
-			s.dump(problem.message);
-			throw problem;
-		}
-	});
-}
-
 // A fresh ordinary connection still echoes, and /healthz answers 200.
 async function survives(s) {
 	const c = await s.connect('/ws');
@@ -474,7 +441,6 @@ module.exports = {
 	httpExchange,
 	parseFrames,
 	poolConf,
-	stackCase,
 	survives,
 	upgradeRequest,
 };
