@@ -287,40 +287,13 @@ class ChatStack {
 	 * opts.protocols (subprotocols). Resolves the Client once open;
 	 * rejects on a refused handshake (err.statusCode for an HTTP answer).
 	 */
-	async dial(opts = {}) {
-		const WebSocket = require('ws');
+	dial(opts = {}) {
 		const query = Object.assign({}, opts.query || {});
 		if (opts.token !== undefined && opts.token !== null)
 			query.token = opts.token;
 		const url = this.stack.wsUrl('/ws', Object.keys(query).length ? query : '');
-		const wsopts = { handshakeTimeout: h.scaled(5000) };
-		if (opts.headers)
-			wsopts.headers = opts.headers;
-		const ws = opts.protocols ? new WebSocket(url, opts.protocols, wsopts) :
-		    new WebSocket(url, wsopts);
-		const c = new h.Client(ws, url);
-		this.stack.clients.push(c);
-		await new Promise((resolve, reject) => {
-			const t = setTimeout(() => done(new Error('not open after 5 s')), h.scaled(5000));
-			function done(err) {
-				clearTimeout(t);
-				if (err)
-					reject(err);
-				else
-					resolve();
-			}
-			ws.once('open', () => done());
-			ws.once('unexpected-response', (req, res) => {
-				const e = new Error(`HTTP ${res.statusCode}`);
-				e.statusCode = res.statusCode;
-				res.resume();
-				req.destroy();
-				done(e);
-			});
-			ws.once('error', (e) => done(e));
-			ws.once('close', (code) => done(new Error(`closed (${code}) before open`)));
-		});
-		return c;
+		return this.stack.connectUrl(url, opts.protocols || [],
+		    opts.headers ? { headers: opts.headers } : {});
 	}
 
 	/*

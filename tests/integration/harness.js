@@ -646,10 +646,20 @@ class Stack {
 	}
 
 	// Open a WebSocket; resolves once it is open (rejects on a refusal).
-	async connect(p = '/ws', query = '', opts = {}) {
+	connect(p = '/ws', query = '', opts = {}) {
+		return this.connectUrl(this.wsUrl(p, query), [], opts);
+	}
+
+	/*
+	 * Open a WebSocket to url offering the subprotocols protocols (a
+	 * list, maybe empty); opts go to ws (headers, ...). Resolves the
+	 * Client once open; rejects on a refusal (e.statusCode for an HTTP
+	 * answer).
+	 */
+	async connectUrl(url, protocols = [], opts = {}) {
 		const WebSocket = require('ws');
-		const url = this.wsUrl(p, query);
-		const ws = new WebSocket(url, Object.assign({ handshakeTimeout: scaled(5000) }, opts));
+		const ws = new WebSocket(url, protocols,
+		    Object.assign({ handshakeTimeout: scaled(5000) }, opts));
 		const c = new Client(ws, url);
 		this.clients.push(c);
 		await new Promise((resolve, reject) => {

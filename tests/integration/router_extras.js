@@ -267,40 +267,6 @@ h.stackTest('without static_root plain HTTP gets 404', noStatic, async (s) => {
 });
 
 /*
- * Open a WebSocket offering the subprotocols protocols (the harness's
- * connect() offers none); rejects with e.statusCode on an HTTP refusal.
- */
-async function connectWith(s, p, query, protocols) {
-	const WebSocket = require('ws');
-	const url = s.wsUrl(p, query);
-	const ws = new WebSocket(url, protocols, { handshakeTimeout: h.scaled(5000) });
-	const c = new h.Client(ws, url);
-	s.clients.push(c);
-	await new Promise((resolve, reject) => {
-		const t = setTimeout(() => reject(new Error(`${url}: not open after 5 s`)),
-		    h.scaled(5000));
-		const done = (err) => {
-			clearTimeout(t);
-			if (err)
-				reject(err);
-			else
-				resolve();
-		};
-		ws.once('open', () => done());
-		ws.once('unexpected-response', (req, res) => {
-			const e = new Error(`${url}: HTTP ${res.statusCode}`);
-			e.statusCode = res.statusCode;
-			res.resume();
-			req.destroy();
-			done(e);
-		});
-		ws.once('error', (e) => done(e));
-		ws.once('close', (code) => done(new Error(`${url}: closed (${code}) before open`)));
-	});
-	return c;
-}
-
-/*
  * A hand-made upgrade with a Sec-WebSocket-Protocol header written as
  * given. Resolves {status, headers}.
  */
@@ -334,7 +300,7 @@ function rawUpgrade(port, target, protocol) {
 h.stackTest('Sec-WebSocket-Protocol must offer wsrouter; the CONNECT handler sees it all', noStatic, async (s) => {
 	const q = 'params=HTTP_SEC_WEBSOCKET_PROTOCOL';
 	// Offered with a token: the router answers "wsrouter".
-	const c = await connectWith(s, '/ws', q, ['wsrouter', 'bearer.x']);
+	const c = await s.connectUrl(s.wsUrl('/ws', q), ['wsrouter', 'bearer.x']);
 	assert.strictEqual(c.ws.protocol, 'wsrouter');
 	let p = await c.json();
 	assert.deepStrictEqual(p, { type: 'params', event: 'CONNECT',
@@ -343,7 +309,7 @@ h.stackTest('Sec-WebSocket-Protocol must offer wsrouter; the CONNECT handler see
 
 	// Any position, and a JWT-like token.
 	const jwt = 'bearer.eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl';
-	const d = await connectWith(s, '/ws', q, [jwt, 'wsrouter']);
+	const d = await s.connectUrl(s.wsUrl('/ws', q), [jwt, 'wsrouter']);
 	assert.strictEqual(d.ws.protocol, 'wsrouter');
 	p = await d.json();
 	assert.strictEqual(p.params.HTTP_SEC_WEBSOCKET_PROTOCOL, `${jwt},wsrouter`);
@@ -363,7 +329,7 @@ h.stackTest('Sec-WebSocket-Protocol must offer wsrouter; the CONNECT handler see
 		assert.strictEqual(l.headers['sec-websocket-protocol'], 'wsrouter');
 	}
 	const token = 'bearer.' + 'x'.repeat(900);
-	const f = await connectWith(s, '/ws', q, [token, 'wsrouter']);
+	const f = await s.connectUrl(s.wsUrl('/ws', q), [token, 'wsrouter']);
 	assert.strictEqual(f.ws.protocol, 'wsrouter');
 	p = await f.json();
 	assert.strictEqual(p.params.HTTP_SEC_WEBSOCKET_PROTOCOL, `${token},wsrouter`);
@@ -390,7 +356,7 @@ h.stackTest('Sec-WebSocket-Protocol without wsrouter, or naming wsrouter-fcgi, i
 		['WSROUTER'],
 	];
 	for (const protos of refused) {
-		const err = await connectWith(s, '/ws', '', protos).then(() => null, (x) => x);
+		const err = await s.connectUrl(s.wsUrl('/ws'), protos).then(() => null, (x) => x);
 		assert.ok(err, `${protos}: opened`);
 		assert.strictEqual(err.statusCode, 400, `${protos}: ${err.message}`);
 	}
@@ -414,7 +380,7 @@ h.stackTest('Sec-WebSocket-Protocol without wsrouter, or naming wsrouter-fcgi, i
 	assert.deepStrictEqual(s.disconnects(), []);
 	assert.strictEqual(h.metricSum(await s.metrics(), 'wsrouter_connections_total'), 0);
 	// And the router still takes good ones.
-	const c = await connectWith(s, '/ws', '', ['wsrouter']);
+	const c = await s.connectUrl(s.wsUrl('/ws'), ['wsrouter']);
 	assert.strictEqual(c.ws.protocol, 'wsrouter');
 });
 
