@@ -154,6 +154,8 @@ const char	*risk_name(enum risk);
 int		 webhook_notify(const struct chat_config *, const char *);
 
 /* llm.c: stream an answer from the configured provider. */
+#define LLM_ANSWER_MAX		(4 * 1024 * 1024)	/* then "length" */
+
 enum llm_status {
 	LLM_OK = 0,		/* the stream ended normally */
 	LLM_CANCELLED,		/* the token callback or cancel fd said stop */

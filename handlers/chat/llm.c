@@ -17,7 +17,6 @@
 #include "chat.h"
 #include "llmparse.h"
 
-#define LLM_ANSWER_MAX		(4 * 1024 * 1024)	/* then "length" */
 #define LLM_POLL_MS		50	/* longest wait between two checks of
 					   the cancel fd and the clock */
 

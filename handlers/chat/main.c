@@ -17,7 +17,6 @@
 #include "common.h"
 #include "chat.h"
 
-#define ANSWER_MAX		(4 * 1024 * 1024)	/* stored text cap */
 #define WEBHOOK_THREADS_MAX	16
 #define EXCERPT_MAX		200
 
@@ -465,7 +464,7 @@ stream_answer(struct wsh_event *ev, struct db *db, const char *session,
 	}
 	memset(&a, 0, sizeof a);
 	a.ev = ev;
-	dbuf_init(&a.text, ANSWER_MAX);
+	dbuf_init(&a.text, LLM_ANSWER_MAX);	/* all llm_stream hands out */
 	memset(&res, 0, sizeof res);
 	llm_stream(&cfg, msgs, n, wsh_fd(ev), answer_piece, &a, &res);
 	free(msgs);
