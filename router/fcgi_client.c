@@ -85,7 +85,6 @@ struct invocation {
 	unsigned		 retries;
 	uint64_t		 rx_bytes;
 	uint64_t		 t_submit;
-	uint64_t		 t_phase;	/* start of the current phase */
 	uint64_t		 t_first;
 	uint64_t		 t_last_rx;
 	lws_sorted_usec_list_t	 sul;
@@ -95,12 +94,12 @@ static struct pool_state *pool_state(struct pool *);
 static void	 pool_kick(struct pool *);
 static void	 inv_start(struct invocation *);
 static void	 inv_connect_next(struct invocation *);
-static int	 inv_attach(struct invocation *, struct fcgi_conn *);
+static void	 inv_attach(struct invocation *, struct fcgi_conn *);
 static void	 inv_arm(struct invocation *, uint64_t);
 static void	 inv_timer(lws_sorted_usec_list_t *);
 static void	 inv_fail(struct invocation *, enum err_kind, const char *);
 static void	 inv_finish(struct invocation *, const char *);
-static int	 inv_complete(struct invocation *);
+static void	 inv_complete(struct invocation *);
 static void	 inv_detach_fc(struct invocation *, int);
 static void	 inv_unqueue(struct invocation *);
 static int	 inv_write(struct invocation *);
@@ -196,12 +195,6 @@ inv_cnext(struct invocation *inv)
 	return (inv->cnext);
 }
 
-const char *
-inv_request_id(struct invocation *inv)
-{
-	return (inv->request_id);
-}
-
 void
 inv_add_param(struct invocation *inv, const char *name, const void *value,
     size_t len)
@@ -224,15 +217,6 @@ inv_add_paramf(struct invocation *inv, const char *name, const char *fmt,
 	va_end(ap);
 	inv_add_param(inv, name, s, n);
 	free(s);
-}
-
-/* Append pre-encoded name-value pairs (a connection's CONNECT headers). */
-void
-inv_add_raw_params(struct invocation *inv, const void *data, size_t len)
-{
-	if (dbuf_add(&inv->params, data, len) == -1)
-		log_warnx("%s: %s: params too large", __func__,
-		    inv->request_id);
 }
 
 /* Encode the request and hand it to the pool. */
@@ -322,30 +306,28 @@ inv_start(struct invocation *inv)
 		ps->inflight++;
 	}
 	inv->addr_tries = 0;
-	while ((fc = ps->idle) != NULL) {
+	if ((fc = ps->idle) != NULL) {
 		ps->idle = fc->next;
 		ps->nidle--;
 		fc->next = NULL;
 		fc->reused = 1;
-		if (inv_attach(inv, fc) == 0)
-			return;
+		inv_attach(inv, fc);
+		return;
 	}
 	inv_connect_next(inv);
 }
 
 /* Use a connected (idle) FastCGI connection for this invocation. */
-static int
+static void
 inv_attach(struct invocation *inv, struct fcgi_conn *fc)
 {
 	fc->inv = inv;
 	inv->fc = fc;
 	inv->state = INV_SENDING;
-	inv->t_phase = mono_usec();
 	inv->req_off = 0;
-	inv_arm(inv, inv->t_phase +
+	inv_arm(inv, mono_usec() +
 	    (uint64_t)inv->pool->first_byte_timeout_ms * 1000);
 	lws_callback_on_writable(fc->wsi);
-	return (0);
 }
 
 /* Open a connection to the next address that may be up. */
@@ -402,7 +384,6 @@ inv_connect_next(struct invocation *inv)
 		ad.opaque = fc;
 		inv->fc = fc;
 		inv->state = INV_CONNECTING;
-		inv->t_phase = now;
 		if ((fc->wsi = lws_adopt_descriptor_vhost_via_info(&ad)) ==
 		    NULL) {
 			/* lws closed fd */
@@ -639,8 +620,8 @@ inv_write(struct invocation *inv)
 	return (0);
 }
 
-/* END_REQUEST arrived: flush the body and account. 1 keeps the socket. */
-static int
+/* END_REQUEST arrived: flush the body and account. */
+static void
 inv_complete(struct invocation *inv)
 {
 	struct conn	*c = inv->conn;
@@ -649,7 +630,7 @@ inv_complete(struct invocation *inv)
 	if (!inv->got_headers || cgi_finish(&inv->cp, &cgi_cb, inv) == -1) {
 		inv_fail(inv, ERR_HANDLER_ERROR,
 		    "the handler sent an incomplete response");
-		return (0);
+		return;
 	}
 	if (c != NULL && inv->event == INV_MESSAGE &&
 	    (inv->status < 200 || inv->status > 299)) {
@@ -660,7 +641,6 @@ inv_complete(struct invocation *inv)
 		    inv->request_id, inv->status);
 	}
 	inv_finish(inv, "ok");
-	return (1);
 }
 
 static int
@@ -864,8 +844,7 @@ fcgi_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 				return (-1);	/* RAW_CLOSE tries the next */
 			fc->connected = 1;
 			inv->state = INV_SENDING;
-			inv->t_phase = mono_usec();
-			inv_arm(inv, inv->t_phase +
+			inv_arm(inv, mono_usec() +
 			    (uint64_t)inv->pool->first_byte_timeout_ms * 1000);
 		}
 		if (inv_write(inv) == -1)

@@ -380,13 +380,11 @@ void		 inv_add_param(struct invocation *, const char *, const void *,
 		     size_t);
 void		 inv_add_paramf(struct invocation *, const char *,
 		     const char *, ...) printflike(3, 4);
-void		 inv_add_raw_params(struct invocation *, const void *, size_t);
 void		 inv_submit(struct invocation *, const void *stdin_data,
 		     size_t);
 void		 inv_cancel(struct invocation *);
 void		 inv_set_paused(struct invocation *, int);
 struct invocation *inv_cnext(struct invocation *);
-const char	*inv_request_id(struct invocation *);
 void		 pool_state_free(struct pool *);
 void		 pool_stats(const struct pool *, unsigned *, unsigned *);
 
