@@ -238,19 +238,19 @@ test_outsz(void)
 	char	 out[8];
 	size_t	 outlen = 0;
 
-	ok(route_extract(segs, 1, "{\"type\":\"1234567\"}", 18, out, 8,
+	ok(route_extract(segs, 1, BIN("{\"type\":\"1234567\"}"), out, 8,
 	    &outlen) == 1 && outlen == 7 && strcmp(out, "1234567") == 0,
 	    "a key of outsz - 1 bytes fits");
-	ok(route_extract(segs, 1, "{\"type\":\"12345678\"}", 19, out, 8,
+	ok(route_extract(segs, 1, BIN("{\"type\":\"12345678\"}"), out, 8,
 	    &outlen) == 0 && out[0] == '\0', "a key of outsz bytes does not");
-	ok(route_extract(segs, 1, "{\"type\":\"\\u00e9\\u00e9\\u00e9\\u00e9\"}",
-	    34, out, 8, &outlen) == 0,
-	    "escapes growing past outsz do not fit either");
-	ok(route_extract(segs, 1, "{\"type\":\"a\"}", 12, out, 0, &outlen) ==
+	ok(route_extract(segs, 1,
+	    BIN("{\"type\":\"\\u00e9\\u00e9\\u00e9\\u00e9\"}"), out, 8,
+	    &outlen) == 0, "escapes growing past outsz do not fit either");
+	ok(route_extract(segs, 1, BIN("{\"type\":\"a\"}"), out, 0, &outlen) ==
 	    0, "outsz 0 finds nothing");
-	ok(route_extract(segs, 0, "{\"type\":\"a\"}", 12, out, 8, &outlen) ==
+	ok(route_extract(segs, 0, BIN("{\"type\":\"a\"}"), out, 8, &outlen) ==
 	    0, "an empty path finds nothing");
-	ok(route_extract(segs, 1, "{\"type\":\"a\"}", 12, out, 8, NULL) == 1,
+	ok(route_extract(segs, 1, BIN("{\"type\":\"a\"}"), out, 8, NULL) == 1,
 	    "outlen may be NULL");
 }
 
