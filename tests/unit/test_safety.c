@@ -414,7 +414,7 @@ test_load_errors(void)
 		safety_free(lx);
 	}
 
-	lx = safety_load_buf("[category a high]\nx\0y\n", 21, "t.txt", err,
+	lx = safety_load_buf(BIN("[category a high]\nx\0y\n"), "t.txt", err,
 	    sizeof err);
 	ok(lx == NULL && strcmp(err, "t.txt:2: NUL byte") == 0,
 	    "load error: a NUL byte (%s)", err);
