@@ -86,7 +86,6 @@ struct config_parser {
 
 	size_t			*pool_lines;	/* parallel to cfg->pools */
 	size_t			*ep_lines;	/* parallel to cfg->endpoints */
-	int			*ep_mms_set;
 	struct config_pending	*pend;
 	size_t			 npend;
 };
@@ -333,7 +332,6 @@ config_parse(const char *name, const char *text, size_t len,
 	free(cp.bseen);
 	free(cp.pool_lines);
 	free(cp.ep_lines);
-	free(cp.ep_mms_set);
 	return (rv);
 }
 
@@ -585,11 +583,8 @@ config_open_block(struct config_parser *cp, char **tok, size_t ntok)
 	    sizeof *cfg->endpoints);
 	cp->ep_lines = xreallocarray(cp->ep_lines, cfg->nendpoints,
 	    sizeof *cp->ep_lines);
-	cp->ep_mms_set = xreallocarray(cp->ep_mms_set, cfg->nendpoints,
-	    sizeof *cp->ep_mms_set);
 	cfg->endpoints[i] = cp->ep;
 	cp->ep_lines[i] = cp->line;
-	cp->ep_mms_set[i] = 0;
 }
 
 static void
@@ -707,8 +702,9 @@ config_finish(struct config_parser *cp)
 
 	config_resolve_routes(cp);
 
+	/* 0 is not a size config_size() takes: the block gave none. */
 	for (i = 0; i < cfg->nendpoints; i++) {
-		if (!cp->ep_mms_set[i])
+		if (cfg->endpoints[i]->max_message_size == 0)
 			cfg->endpoints[i]->max_message_size =
 			    cfg->max_message_size;
 	}
@@ -1622,10 +1618,7 @@ static void
 cf_ep_max_message_size(struct config_parser *cp, const char *key,
     char **argv, size_t argc)
 {
-	if (config_size(cp, key, argv[0], 1, &cp->ep->max_message_size) == -1)
-		return;
-	if (!cp->discard)
-		cp->ep_mms_set[cp->cfg->nendpoints - 1] = 1;
+	config_size(cp, key, argv[0], 1, &cp->ep->max_message_size);
 }
 
 static void
