@@ -16,16 +16,14 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 
-TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
+from harness import TIME_SCALE, TOP_SRCDIR, Tap  # noqa: E402
+
 FAKELLM = os.environ.get("FAKELLM") or os.path.join(
     TOP_SRCDIR, "tools", "wsrouter-fakellm")
 PYTHON3 = os.environ.get("PYTHON3") or sys.executable
-TIME_SCALE = float(os.environ.get("WSR_TIME_SCALE") or 1) or 1.0
 
 CHUNK_KEYS = ["id", "object", "created", "model", "system_fingerprint",
               "choices"]
@@ -39,34 +37,6 @@ RECORD_KEYS = {"id", "path", "provider", "model", "stream", "messages",
                "first_token_ns", "last_token_ns", "tokens_sent", "text_sent",
                "outcome", "closed_ns", "ended_ns"}
 GO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
-
-
-class Tap:
-    """Cases run one after another; each prints ok or not ok."""
-
-    def __init__(self):
-        self.cases = []
-
-    def case(self, name):
-        def deco(fn):
-            self.cases.append((name, fn))
-            return fn
-        return deco
-
-    def run(self, fake):
-        failed = 0
-        print(f"1..{len(self.cases)}", flush=True)
-        for i, (name, fn) in enumerate(self.cases, 1):
-            try:
-                fn(fake)
-                print(f"ok {i} - {name}", flush=True)
-            except Exception as e:  # noqa: B902 - report every failure
-                failed += 1
-                print(f"not ok {i} - {name}", flush=True)
-                detail = "".join(traceback.format_exception(e))
-                for line in detail.rstrip().split("\n"):
-                    print(f"# {line}", flush=True)
-        return failed
 
 
 class Fake:

@@ -12,11 +12,12 @@ Usage:
         async with Stack(pools={"main": {}}, config=lambda s: ...) as s:
             ...
 
-    tap.run()
+    sys.exit(1 if tap.run() else 0)
 """
 
 import asyncio
 import http.client
+import inspect
 import json
 import os
 import re
@@ -326,7 +327,8 @@ class Stack:
 
 
 class Tap:
-    """A tiny TAP producer: cases run one after another in one event loop."""
+    """A tiny TAP producer: cases run one after another, a coroutine
+    function each in its own event loop."""
 
     def __init__(self):
         self.cases = []
@@ -361,12 +363,17 @@ class Tap:
             return fn
         return deco
 
-    def run(self):
+    def run(self, *args):
+        """Run every case as fn(*args), a coroutine function within its
+        timeout (seconds); returns the number that failed."""
         failed = 0
         print(f"1..{len(self.cases)}", flush=True)
         for i, (name, fn, timeout) in enumerate(self.cases, 1):
             try:
-                asyncio.run(asyncio.wait_for(fn(), scaled(timeout)))
+                if inspect.iscoroutinefunction(fn):
+                    asyncio.run(asyncio.wait_for(fn(*args), scaled(timeout)))
+                else:
+                    fn(*args)
                 print(f"ok {i} - {name}", flush=True)
             except BaseException as e:  # noqa: B902 - report every failure
                 if isinstance(e, KeyboardInterrupt):
@@ -376,7 +383,7 @@ class Tap:
                 detail = "".join(traceback.format_exception(e))
                 for line in detail.rstrip().split("\n"):
                     print(f"# {line}", flush=True)
-        sys.exit(1 if failed else 0)
+        return failed
 
 
 class Client:

@@ -19,52 +19,18 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.dont_write_bytecode = True
 
-TOP_SRCDIR = os.environ.get("top_srcdir") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
-TOP_BUILDDIR = os.environ.get("top_builddir") or TOP_SRCDIR
+from harness import TOP_BUILDDIR, TOP_SRCDIR, Tap, scaled  # noqa: E402
+
 FAKELLM = os.environ.get("FAKELLM") or os.path.join(
     TOP_SRCDIR, "tools", "wsrouter-fakellm")
 LLMPROBE = os.environ.get("LLMPROBE") or os.path.join(
     TOP_BUILDDIR, "tests", "handlers", "llmprobe")
 PYTHON3 = os.environ.get("PYTHON3") or sys.executable
-TIME_SCALE = float(os.environ.get("WSR_TIME_SCALE") or 1) or 1.0
 KEY = "sk-test-0123456789abcdefSECRET"
 MiB = 1024 * 1024
-
-
-def scaled(seconds):
-    return seconds * TIME_SCALE
-
-
-class Tap:
-    """Cases run one after another; each prints ok or not ok."""
-
-    def __init__(self):
-        self.cases = []
-
-    def case(self, name):
-        def deco(fn):
-            self.cases.append((name, fn))
-            return fn
-        return deco
-
-    def run(self):
-        failed = 0
-        print(f"1..{len(self.cases)}", flush=True)
-        for i, (name, fn) in enumerate(self.cases, 1):
-            try:
-                fn()
-                print(f"ok {i} - {name}", flush=True)
-            except Exception:  # noqa: B902 - report every failure
-                failed += 1
-                print(f"not ok {i} - {name}", flush=True)
-                for line in traceback.format_exc().rstrip().split("\n"):
-                    print(f"# {line}", flush=True)
-        return failed
 
 
 def probe(url, *args, provider="openai", timeout=20, key=None, **kw):

@@ -119,4 +119,4 @@ async def _():
         assert s.disconnects() == [], s.disconnects()
 
 
-tap.run()
+sys.exit(1 if tap.run() else 0)
