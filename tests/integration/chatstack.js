@@ -112,28 +112,26 @@ class Cluster {
 	}
 
 	/*
-	 * Rows of a query, as objects. $1, $2 ... are bound from params (as
-	 * text, through psql variables, never pasted into the SQL).
+	 * Run psql on wrap(text) with $1, $2 ... bound from params (as text,
+	 * through psql variables, never pasted into the SQL); psql's output.
 	 */
-	sql(text, params = []) {
+	psql(text, params, wrap) {
 		const args = ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', this.url];
 		params.forEach((p, i) => args.push('-v', `p${i + 1}=${p === null ? '' : String(p)}`));
 		const q = text.replace(/\$(\d+)/g, (m, n) => `:'p${n}'`);
-		const out = run(paths.psql, args, {
-			input: `SELECT coalesce(json_agg(t), '[]') FROM (${q}) t;\n`,
-		});
+		return run(paths.psql, args, { input: wrap(q) });
+	}
+
+	// Rows of a query, as objects.
+	sql(text, params = []) {
+		const out = this.psql(text, params,
+		    (q) => `SELECT coalesce(json_agg(t), '[]') FROM (${q}) t;\n`);
 		return JSON.parse(out.trim() || '[]');
 	}
 
-	/*
-	 * Run one statement that returns no rows (INSERT, UPDATE, ...), with
-	 * $1, $2 ... bound as in sql(). Returns psql's output.
-	 */
+	// Run one statement that returns no rows (INSERT, UPDATE, ...).
 	exec(text, params = []) {
-		const args = ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', this.url];
-		params.forEach((p, i) => args.push('-v', `p${i + 1}=${p === null ? '' : String(p)}`));
-		const q = text.replace(/\$(\d+)/g, (m, n) => `:'p${n}'`);
-		return run(paths.psql, args, { input: `${q};\n` });
+		return this.psql(text, params, (q) => `${q};\n`);
 	}
 }
 
@@ -459,14 +457,11 @@ function chatTest(name, opts, fn) {
 // Take frames until pred matches one; returns every frame taken.
 async function framesUntil(c, pred, timeout = 20000) {
 	const got = [];
-	const end = Date.now() + h.scaled(timeout);
-	for (let i = 0; i < 100000; i++) {
-		const f = await c.json(Math.max(1, (end - Date.now()) / (Number(process.env.WSR_TIME_SCALE) || 1)));
+	await c.jsonWhere((f) => {
 		got.push(f);
-		if (pred(f))
-			return got;
-	}
-	throw new Error('too many frames');
+		return pred(f);
+	}, timeout, 100000);
+	return got;
 }
 
 // Send a session message and collect the frames up to the answer's end.
