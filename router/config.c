@@ -105,6 +105,8 @@ static void	config_directive(struct config_parser *, char **, size_t);
 static size_t	config_gline(struct config_parser *, const char *);
 static void	config_finish(struct config_parser *);
 static void	config_resolve_routes(struct config_parser *);
+static void	config_duplicates(struct config_parser *, struct config_name *,
+		    size_t, const char *);
 static int	config_name_cmp(const void *, const void *);
 static int	config_pending_cmp(const void *, const void *);
 static void	config_pool_free(struct pool *);
@@ -690,14 +692,7 @@ config_finish(struct config_parser *cp)
 		names[i].line = cp->ep_lines[i];
 		names[i].idx = i;
 	}
-	if (cfg->nendpoints > 0)
-		qsort(names, cfg->nendpoints, sizeof *names, config_name_cmp);
-	for (i = 1; i < cfg->nendpoints; i++) {
-		if (strcmp(names[i].name, names[i - 1].name) == 0)
-			config_error_at(cp, names[i].line, "endpoint",
-			    "duplicate endpoint \"%s\" (first on line %zu)",
-			    names[i].name, names[i - 1].line);
-	}
+	config_duplicates(cp, names, cfg->nendpoints, "endpoint");
 	free(names);
 
 	config_resolve_routes(cp);
@@ -750,14 +745,7 @@ config_resolve_routes(struct config_parser *cp)
 		names[i].line = cp->pool_lines[i];
 		names[i].idx = i;
 	}
-	if (cfg->npools > 0)
-		qsort(names, cfg->npools, sizeof *names, config_name_cmp);
-	for (i = 1; i < cfg->npools; i++) {
-		if (strcmp(names[i].name, names[i - 1].name) == 0)
-			config_error_at(cp, names[i].line, "pool",
-			    "duplicate pool \"%s\" (first on line %zu)",
-			    names[i].name, names[i - 1].line);
-	}
+	config_duplicates(cp, names, cfg->npools, "pool");
 
 	if (cp->npend > 0)
 		qsort(cp->pend, cp->npend, sizeof *cp->pend,
@@ -806,6 +794,23 @@ config_resolve_routes(struct config_parser *cp)
 		}
 	}
 	free(names);
+}
+
+/* Sort names (by name, then line) and report each one given before. */
+static void
+config_duplicates(struct config_parser *cp, struct config_name *names,
+    size_t n, const char *key)
+{
+	size_t	i;
+
+	if (n > 0)
+		qsort(names, n, sizeof *names, config_name_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(names[i].name, names[i - 1].name) == 0)
+			config_error_at(cp, names[i].line, key,
+			    "duplicate %s \"%s\" (first on line %zu)", key,
+			    names[i].name, names[i - 1].line);
+	}
 }
 
 static int
