@@ -6,11 +6,14 @@
 # with ratios against node-ws. Results go to bench/results/.
 set -eu
 
+prog=echo.sh
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=$(dirname "$here")
 top_builddir=${top_builddir:-$top_srcdir}
 NODE=${NODE:-node}
 SPAWN_FCGI=${SPAWN_FCGI:-spawn-fcgi}
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 conns=100
 duration=10
@@ -58,21 +61,10 @@ done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
 
-die() {
-	echo "echo.sh: $*" >&2
-	exit 1
-}
-say() {
-	echo "echo.sh: $*" >&2
-}
-
-for tool in taskset "$SPAWN_FCGI" "$NODE" ss make; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool is needed"
-done
+need taskset "$SPAWN_FCGI" "$NODE" ss make
 
 # Build what is needed, and nothing else (other parts may be mid-change).
-[ -f "$top_builddir/Makefile" ] ||
-	die "no configured build in $top_builddir: run autoreconf -fi && ./configure first"
+need_build
 say "building loadgen, wsrouter and the echo handler"
 make -s -C "$top_builddir/lib" >/dev/null
 make -s -C "$top_builddir/router" wsrouter >/dev/null
@@ -84,38 +76,11 @@ ECHO_HANDLER=$top_builddir/handlers/examples/echo
 if grep -q '^WSR_CFLAGS.*fsanitize' "$top_builddir/Makefile"; then
 	say "warning: the build uses sanitizers; the numbers will be low"
 fi
-if [ ! -f "$here/node_modules/ws/package.json" ]; then
-	say "installing ws into bench/node_modules"
-	(cd "$here" && npm ci --no-audit --no-fund >/dev/null)
-fi
-
-ncpu=$(nproc)
-if [ "$ncpu" -ge 2 ]; then
-	server_cpu=0
-	load_cpu=1
-else
-	say "warning: one CPU; the server and the load generator share it"
-	server_cpu=0
-	load_cpu=0
-fi
+need_ws
+pick_cpus "the server and the load generator"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsr-bench.XXXXXX")
 started=""
-
-stop_pids() {
-	for p in "$@"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "$@"; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 30 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-}
 
 cleanup() {
 	# shellcheck disable=SC2086
@@ -124,23 +89,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-	"$NODE" -e 'const s = require("net").createServer();
-s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-wait_port() {
-	i=0
-	while [ $i -lt 100 ]; do
-		if [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; then
-			return 0
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 # start_server NAME PORT: sets server_pids (comma-separated, for loadgen -C)
 # and started (space-separated, for stop_pids).
@@ -204,13 +152,9 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=$resdir/echo-$stamp.jsonl
 md=$resdir/echo-$stamp.md
 
-rev=$(git -C "$top_srcdir" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$top_srcdir" status --porcelain -- router handlers lib 2>/dev/null)" ]; then
-	rev="$rev+changes"
-fi
 "$NODE" "$here/report.js" meta \
     scenario=echo date="$stamp" \
-    wsrouter_rev="$rev" \
+    wsrouter_rev="$(revision)" \
     wsrouter_version="$(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")" \
     cflags="$(sed -n 's/^CFLAGS = //p' "$top_builddir/Makefile")" \
     node="$("$NODE" --version)" \

@@ -8,6 +8,7 @@
 # model to the client. Results go to bench/results/.
 set -eu
 
+prog=ttfc.sh
 here=$(cd "$(dirname "$0")" && pwd)
 bench=$(dirname "$here")
 top_srcdir=$(dirname "$bench")
@@ -15,6 +16,8 @@ top_builddir=${top_builddir:-$top_srcdir}
 NODE=${NODE:-node}
 PYTHON3=${PYTHON3:-python3}
 SPAWN_FCGI=${SPAWN_FCGI:-spawn-fcgi}
+# shellcheck source=bench/lib.sh
+. "$bench/lib.sh"
 
 users=50
 rounds=10
@@ -78,14 +81,6 @@ done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
 
-die() {
-	echo "ttfc.sh: $*" >&2
-	exit 1
-}
-say() {
-	echo "ttfc.sh: $*" >&2
-}
-
 for v in "$users" "$rounds" "$base_rounds" "$warmup" "$runs" "$tokens" \
     "$delay" "$threads"; do
 	case $v in
@@ -115,13 +110,10 @@ if [ "$warmup" -gt 1000 ] || [ "$tokens" -lt 1 ]; then
 	die "-w: at most 1000 rounds; -k: at least one token"
 fi
 
-for tool in taskset nice "$SPAWN_FCGI" "$NODE" "$PYTHON3" ss make psql od; do
-	command -v "$tool" >/dev/null 2>&1 || die "$tool is needed"
-done
+need taskset nice "$SPAWN_FCGI" "$NODE" "$PYTHON3" ss make psql od
 
 # Build what is needed, and nothing else (other parts may be mid-change).
-[ -f "$top_builddir/Makefile" ] ||
-	die "no configured build in $top_builddir: run autoreconf -fi && ./configure first"
+need_build
 say "building wsrouter and wsrouter-chat"
 make -s -C "$top_builddir/lib" >/dev/null
 make -s -C "$top_builddir/router" wsrouter >/dev/null
@@ -138,20 +130,8 @@ fi
 if grep -q '^WSR_CFLAGS.*-O0' "$top_builddir/Makefile"; then
 	say "warning: a debug build (-O0, from --enable-debug); the numbers will be high"
 fi
-if [ ! -f "$bench/node_modules/ws/package.json" ]; then
-	say "installing ws into bench/node_modules"
-	(cd "$bench" && npm ci --no-audit --no-fund >/dev/null)
-fi
-
-ncpu=$(nproc)
-if [ "$ncpu" -ge 2 ]; then
-	server_cpu=0
-	load_cpu=1
-else
-	say "warning: one CPU; the stack and the client share it"
-	server_cpu=0
-	load_cpu=0
-fi
+need_ws
+pick_cpus "the stack and the client"
 case $fake_cpu in
 load) fake_cpu=$load_cpu ;;
 server) fake_cpu=$server_cpu ;;
@@ -163,21 +143,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wsr-ttfc.XXXXXX")
 chmod 755 "$tmp"
 started=""
 pg_started=""
-
-stop_pids() {
-	for p in "$@"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "$@"; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 30 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-}
 
 cleanup() {
 	# shellcheck disable=SC2086
@@ -192,23 +157,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-	"$NODE" -e 'const s = require("net").createServer();
-s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
-wait_port() {
-	i=0
-	while [ $i -lt 100 ]; do
-		if [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; then
-			return 0
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 
 # The PostgreSQL cluster: one for the session, on the stack's CPU (its
 # server processes inherit the affinity), migrated once.
@@ -311,13 +259,9 @@ else
 fi
 : >"$samples"
 
-rev=$(git -C "$top_srcdir" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$top_srcdir" status --porcelain -- router handlers lib 2>/dev/null)" ]; then
-	rev="$rev+changes"
-fi
 "$NODE" "$bench/report.js" meta \
     scenario=ttfc date="$stamp" \
-    wsrouter_rev="$rev" \
+    wsrouter_rev="$(revision)" \
     wsrouter_version="$(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")" \
     cflags="$(sed -n 's/^CFLAGS = //p' "$top_builddir/Makefile")" \
     debug="$(grep -q '^WSR_CFLAGS.*-O0' "$top_builddir/Makefile" && echo yes || echo no)" \
