@@ -66,18 +66,6 @@ async function shot(page, s, t, name) {
 	return file;
 }
 
-// The fake model's record of the request whose last user message holds
-// marker, once that request has ended.
-async function fakeRecord(s, marker) {
-	return h.waitFor(async () => {
-		const recs = await s.fake.requests();
-		const rec = recs.find((r) => Array.isArray(r.messages) &&
-		    r.messages.some((m) => m.role === 'user' &&
-		    typeof m.content === 'string' && m.content.includes(marker)));
-		return rec && rec.outcome !== null ? rec : null;
-	}, 10000, `the fake model's request with ${marker}`);
-}
-
 async function storedAssistant(s, sessionId) {
 	return h.waitFor(async () => {
 		const rows = await s.sql(`SELECT content, status, token_count, risk_level
@@ -185,7 +173,7 @@ cs.chatTest('demo: an answer streams into the page, then matches the model and t
 		assert.strictEqual(risk, 'none');
 		assert.strictEqual(await page.isDisabled('#send'), true, 'Send is off until typed into');
 
-		const rec = await fakeRecord(s, marker);
+		const rec = await s.fakeRecord(marker);
 		assert.strictEqual(rec.tokens_sent, 40, 'the fake model sent 40 tokens');
 		assert.strictEqual(final.text, rec.text_sent,
 		    'the bubble holds exactly what the model sent');
