@@ -25,13 +25,18 @@ fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/wsh-sdk.XXXXXX") || exit 1
 PIDS=""
-cleanup() {
+# Stop every handler started, and wait for each to exit.
+stop_all() {
 	for p in $PIDS; do
 		kill "$p" 2>/dev/null
 	done
 	for p in $PIDS; do
 		wait "$p" 2>/dev/null
 	done
+	PIDS=""
+}
+cleanup() {
+	stop_all
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -483,13 +488,7 @@ fi
 
 # Stop everything, then look for sanitizer reports (ASan, LSan at exit,
 # UBSan) in the handlers' logs.
-for p in $PIDS; do
-	kill "$p" 2>/dev/null
-done
-for p in $PIDS; do
-	wait "$p" 2>/dev/null
-done
-PIDS=""
+stop_all
 if grep -l -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$T"/*.err \
     >"$T/san" 2>/dev/null; then
 	not_ok "no sanitizer report in the handlers' logs"
