@@ -316,29 +316,29 @@ conn_base_params(struct conn *c, struct invocation *inv, const char *method)
 {
 	char	ts[40];
 
-	inv_add_paramf(inv, "GATEWAY_INTERFACE", "CGI/1.1");
-	inv_add_paramf(inv, "SERVER_SOFTWARE", "wsrouter/%s", VERSION);
-	inv_add_paramf(inv, "SERVER_PROTOCOL", "HTTP/1.1");
-	inv_add_paramf(inv, "SERVER_NAME", "%s", router->server_name);
-	inv_add_paramf(inv, "SERVER_PORT", "%s", router->server_port);
-	inv_add_paramf(inv, "REQUEST_METHOD", "%s", method);
-	inv_add_paramf(inv, "SCRIPT_NAME", "%s", c->ep->path);
-	inv_add_paramf(inv, "REQUEST_URI", "%s", c->ep->path);
-	inv_add_paramf(inv, "PATH_INFO", "%s", "");
-	inv_add_paramf(inv, "REMOTE_ADDR", "%s", c->remote_addr);
+	inv_add_param_str(inv, "GATEWAY_INTERFACE", "CGI/1.1");
+	inv_add_param_str(inv, "SERVER_SOFTWARE", "wsrouter/" VERSION);
+	inv_add_param_str(inv, "SERVER_PROTOCOL", "HTTP/1.1");
+	inv_add_param_str(inv, "SERVER_NAME", router->server_name);
+	inv_add_param_str(inv, "SERVER_PORT", router->server_port);
+	inv_add_param_str(inv, "REQUEST_METHOD", method);
+	inv_add_param_str(inv, "SCRIPT_NAME", c->ep->path);
+	inv_add_param_str(inv, "REQUEST_URI", c->ep->path);
+	inv_add_param_str(inv, "PATH_INFO", "");
+	inv_add_param_str(inv, "REMOTE_ADDR", c->remote_addr);
 	inv_add_paramf(inv, "REMOTE_PORT", "%u", c->remote_port);
 	inv_add_param(inv, "WS_CONNECTION_ID", c->id, CONN_ID_LEN);
-	inv_add_paramf(inv, "WS_ENDPOINT", "%s", c->ep->path);
-	inv_add_paramf(inv, "WS_CONNECTED_AT", "%s",
+	inv_add_param_str(inv, "WS_ENDPOINT", c->ep->path);
+	inv_add_param_str(inv, "WS_CONNECTED_AT",
 	    iso8601_utc(c->connected_at, ts, sizeof ts));
 	if (router->api_url[0] != '\0')
-		inv_add_paramf(inv, "WS_API", "%s", router->api_url);
-	inv_add_paramf(inv, "WS_ROUTER_INSTANCE", "%s",
+		inv_add_param_str(inv, "WS_API", router->api_url);
+	inv_add_param_str(inv, "WS_ROUTER_INSTANCE",
 	    c->cfg->instance != NULL ? c->cfg->instance : router->instance);
 	if (c->identity != NULL)
-		inv_add_paramf(inv, "WS_IDENTITY", "%s", c->identity);
+		inv_add_param_str(inv, "WS_IDENTITY", c->identity);
 	if (c->context != NULL)
-		inv_add_paramf(inv, "WS_CONTEXT", "%s", c->context);
+		inv_add_param_str(inv, "WS_CONTEXT", c->context);
 }
 
 /* Percent-encode what is not unreserved, so QUERY_STRING stays raw-like. */
@@ -398,7 +398,7 @@ conn_connect_params(struct conn *c, struct invocation *inv)
 		if (hdrs[k].token == WSI_TOKEN_PROTOCOL &&
 		    (list = subproto_take(lws_get_socket_fd(wsi))) != NULL) {
 			/* The whole list, which lws saw shortened. */
-			inv_add_param(inv, hdrs[k].name, list, strlen(list));
+			inv_add_param_str(inv, hdrs[k].name, list);
 			free(list);
 			continue;
 		}
@@ -626,9 +626,8 @@ conn_dispatch(struct conn *c, const void *data, size_t len, int binary)
 	}
 	inv = inv_new(c, c->cfg, pool, INV_MESSAGE, key);
 	conn_base_params(c, inv, "POST");
-	inv_add_paramf(inv, "WS_MESSAGE_TYPE", "%s", binary ? "binary" :
-	    "text");
-	inv_add_paramf(inv, "CONTENT_TYPE", "%s", binary ?
+	inv_add_param_str(inv, "WS_MESSAGE_TYPE", binary ? "binary" : "text");
+	inv_add_param_str(inv, "CONTENT_TYPE", binary ?
 	    "application/octet-stream" : "text/plain; charset=utf-8");
 	if (c->q_paused)
 		inv_set_paused(inv, 1);
@@ -657,8 +656,8 @@ conn_closed(struct conn *c)
 		    "$disconnect");
 		conn_base_params(c, inv, "POST");
 		inv_add_paramf(inv, "WS_CLOSE_CODE", "%d", c->close_code);
-		inv_add_paramf(inv, "WS_CLOSE_REASON", "%s", c->close_reason);
-		inv_add_paramf(inv, "CONTENT_TYPE", "application/json");
+		inv_add_param_str(inv, "WS_CLOSE_REASON", c->close_reason);
+		inv_add_param_str(inv, "CONTENT_TYPE", "application/json");
 		/* Room for the reason escaped at its longest, \u00XX a byte. */
 		dbuf_init(&b, 64 + 6 * CLOSE_REASON_MAX);
 		dbuf_printf(&b, "{\"code\":%d,\"reason\":\"", c->close_code);

@@ -181,11 +181,9 @@ inv_new(struct conn *c, struct config *cfg, struct pool *p, enum inv_event ev,
 		c->inv_head = inv;
 		c->ninflight++;
 	}
-	inv_add_param(inv, "WS_EVENT", inv_event_names[ev],
-	    strlen(inv_event_names[ev]));
-	inv_add_param(inv, "WS_REQUEST_ID", inv->request_id,
-	    strlen(inv->request_id));
-	inv_add_param(inv, "WS_ROUTE_KEY", inv->route, strlen(inv->route));
+	inv_add_param_str(inv, "WS_EVENT", inv_event_names[ev]);
+	inv_add_param_str(inv, "WS_REQUEST_ID", inv->request_id);
+	inv_add_param_str(inv, "WS_ROUTE_KEY", inv->route);
 	return (inv);
 }
 
@@ -202,6 +200,12 @@ inv_add_param(struct invocation *inv, const char *name, const void *value,
 	if (fcgi_param(&inv->params, name, strlen(name), value, len) == -1)
 		log_warnx("%s: %s: params too large, %s dropped", __func__,
 		    inv->request_id, name);
+}
+
+void
+inv_add_param_str(struct invocation *inv, const char *name, const char *value)
+{
+	inv_add_param(inv, name, value, strlen(value));
 }
 
 void
@@ -228,8 +232,7 @@ inv_submit(struct invocation *inv, const void *in, size_t len)
 
 	inv_add_paramf(inv, "CONTENT_LENGTH", "%zu", len);
 	for (size_t i = 0; i < p->nparams; i++)
-		inv_add_param(inv, p->params[i].name, p->params[i].value,
-		    strlen(p->params[i].value));
+		inv_add_param_str(inv, p->params[i].name, p->params[i].value);
 
 	fcgi_begin_request(&inv->req, 1, p->keepalive);
 	fcgi_stream(&inv->req, FCGI_PARAMS, 1, inv->params.data,

@@ -378,6 +378,8 @@ struct invocation *inv_new(struct conn *, struct config *, struct pool *,
 		     enum inv_event, const char *route_key);
 void		 inv_add_param(struct invocation *, const char *, const void *,
 		     size_t);
+void		 inv_add_param_str(struct invocation *, const char *,
+		     const char *);
 void		 inv_add_paramf(struct invocation *, const char *,
 		     const char *, ...) printflike(3, 4);
 void		 inv_submit(struct invocation *, const void *stdin_data,
