@@ -72,7 +72,6 @@ channel_join(struct conn *c, const char *name, size_t len)
 	cc->ch = ch;
 	cc->next = c->channels;
 	c->channels = cc;
-	c->nchannels++;
 	return (0);
 }
 
@@ -112,7 +111,6 @@ channel_leave(struct conn *c, const char *name, size_t len)
 			*pp = cc->next;
 			channel_remove_member(cc->ch, c);
 			free(cc);
-			c->nchannels--;
 			return (0);
 		}
 	}
@@ -129,7 +127,6 @@ channel_leave_all(struct conn *c)
 		channel_remove_member(cc->ch, c);
 		free(cc);
 	}
-	c->nchannels = 0;
 }
 
 /* Queue a frame for every member; the number reached, or -1 if none. */

@@ -826,7 +826,6 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 			    CLOSE_REASON_MAX : len - 2), p + 2);
 		} else
 			c->close_code = 1005;
-		c->peer_closed = 1;
 		break;
 	case LWS_CALLBACK_CLOSED:
 		if (c == NULL)

@@ -322,7 +322,6 @@ struct conn {
 	const struct endpoint	*ep;
 	enum conn_state		 state;
 	int			 accepted;	/* a DISCONNECT is owed */
-	int			 draining;
 
 	char			*identity;
 	char			*context;	/* a JSON object */
@@ -342,12 +341,10 @@ struct conn {
 
 	int			 close_code;	/* final code, for DISCONNECT */
 	char			 close_reason[CLOSE_REASON_MAX + 1];
-	int			 peer_closed;	/* close_code came from the peer */
 
 	struct invocation	*inv_head;	/* in-flight, via inv_cnext */
 	unsigned		 ninflight;
 	struct conn_channel	*channels;
-	unsigned		 nchannels;
 
 	struct conn		*hnext;
 };
