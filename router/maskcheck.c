@@ -5,7 +5,9 @@
  * lws uses to read its sockets, and follow the frame headers of each
  * WebSocket connection: payload bytes are skipped, so the cost is a few
  * comparisons per frame. A connection that sent an unmasked frame is
- * flagged, and conn.c closes it with 1002 on its next callback.
+ * flagged, and conn.c closes it with 1002 on its next callback. close(2)
+ * is interposed too, so that nothing known of a descriptor (here or in
+ * subproto.c) outlives it.
  */
 #include "config.h"
 
@@ -116,4 +118,17 @@ recv(int fd, void *buf, size_t len, int flags)
 	else
 		subproto_recv(fd, buf, n);	/* a request head, maybe */
 	return (n);
+}
+
+/*
+ * The next socket gets the number of the one closed: forget its state.
+ * A connection lws drops before CLOSED (a head it refuses half-read) must
+ * not leave a pending rewrite for whatever socket comes next.
+ */
+int
+close(int fd)
+{
+	maskcheck_forget(fd);
+	subproto_forget(fd);
+	return ((int)syscall(SYS_close, fd));
 }
