@@ -55,7 +55,8 @@ function requireChat() {
 	}
 	if (!paths.psql)
 		missing.push('psql (apt-get install postgresql)');
-	if (!fs.readdirSync('/usr/lib/postgresql', { withFileTypes: true }).length)
+	const pgLib = '/usr/lib/postgresql';
+	if (!fs.existsSync(pgLib) || fs.readdirSync(pgLib).length === 0)
 		missing.push('postgresql');
 	if (missing.length > 0) {
 		process.stdout.write(`1..0 # SKIP missing ${missing.join(', ')}\n`);
