@@ -53,7 +53,6 @@ refuse(struct lws *wsi, int status, const char *text, const char *extra)
 	char	buf[512];
 	int	n;
 
-	subproto_forget(lws_get_socket_fd(wsi));
 	n = snprintf(buf, sizeof buf, "HTTP/1.1 %d %s\r\n"
 	    "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s"
 	    "Connection: close\r\n\r\n%s\n", status, text, strlen(text) + 1,
@@ -831,8 +830,6 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		if (c == NULL)
 			break;
 		pss->conn = NULL;
-		maskcheck_forget(lws_get_socket_fd(wsi));
-		subproto_forget(lws_get_socket_fd(wsi));
 		if (c->close_code == 0)
 			c->close_code = 1006;
 		conn_closed(c);

@@ -31,6 +31,7 @@ struct mask_state {
 static struct mask_state	*states;
 static size_t			 nstates;
 
+static void	 maskcheck_forget(int);
 static void	 mask_scan(struct mask_state *, const unsigned char *, size_t);
 
 void
@@ -52,7 +53,7 @@ maskcheck_watch(int fd)
 	states[fd].active = 1;
 }
 
-void
+static void
 maskcheck_forget(int fd)
 {
 	if (fd >= 0 && (size_t)fd < nstates)

@@ -398,7 +398,6 @@ void		 channel_list(struct conn *, struct dbuf *);
 
 /* maskcheck.c */
 void		 maskcheck_watch(int);
-void		 maskcheck_forget(int);
 int		 maskcheck_violated(int);
 
 /* subproto.c */
