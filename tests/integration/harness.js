@@ -31,6 +31,9 @@ const TIME_SCALE = Number(process.env.WSR_TIME_SCALE || 1) || 1;
 // A command to run the router under, e.g. "valgrind --error-exitcode=1 -q".
 const WRAPPER = (process.env.WSROUTER_WRAPPER || '').split(/\s+/).filter(Boolean);
 
+// What a sanitizer or valgrind writes when it finds a memory error.
+const MEMORY_ERROR = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|Invalid read|Invalid write/;
+
 const live = new Set();		// every stack not stopped yet, for exit cleanup
 
 function which(name) {
@@ -588,7 +591,26 @@ class Stack {
 		return pool;
 	}
 
+	/*
+	 * Start the router. freePorts() releases the ports it found, so another
+	 * process may take one before the router binds it: on a first start
+	 * that fails to listen, pick new ports and try again.
+	 */
 	async startRouter() {
+		for (let tries = 1; ; tries++) {
+			try {
+				return await this.startRouterOnce();
+			} catch (e) {
+				if (this.routerStarted || tries === 3 || !/cannot listen on/.test(this.log()))
+					throw e;
+				[this.port, this.apiPort] = await freePorts(2);
+				this.writeConfig();
+				fs.truncateSync(this.routerLog, 0);
+			}
+		}
+	}
+
+	async startRouterOnce() {
 		const fd = this.logFd('router.log');
 		const argv = [...WRAPPER, paths.wsrouter, '-c', this.confFile];
 		const c = this.spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd] });
@@ -614,6 +636,7 @@ class Stack {
 			e.message += `\n--- router log ---\n${this.log()}`;
 			throw e;
 		}
+		this.routerStarted = true;
 	}
 
 	// The router's log so far.
@@ -822,8 +845,7 @@ class Stack {
 					    'after SIGTERM');
 				}
 			}
-			const log = this.log();
-			if (!problem && /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|Invalid read|Invalid write/.test(log))
+			if (!problem && MEMORY_ERROR.test(this.log()))
 				problem = new Error('the router log reports a memory error');
 		}
 		for (const c of this.clients) {
@@ -840,6 +862,15 @@ class Stack {
 		for (const c of kids.filter((x) => !exited(x)))
 			c.kill('SIGKILL');
 		await within(Promise.all(kids.map((c) => c.exited)), 2000);
+		// The handlers' sanitizer reports too (they are written at exit).
+		for (const p of Object.values(this.pools)) {
+			let t = '';
+			try {
+				t = fs.readFileSync(p.log, 'utf8');
+			} catch (e) { /* no log */ }
+			if (!problem && MEMORY_ERROR.test(t))
+				problem = new Error(`the log of pool ${p.name} reports a memory error`);
+		}
 		return problem;
 	}
 
