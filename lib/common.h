@@ -76,6 +76,7 @@ char	*iso8601_utc(int64_t, char *, size_t);
 int64_t	 wall_usec(void);
 int	 utf8_decode(const unsigned char *, size_t, int, unsigned int *,
 	    size_t *);
+size_t	 utf8_encode(unsigned int, unsigned char *);
 int	 utf8_valid(const void *, size_t);
 size_t	 utf8_complete_prefix(const void *, size_t);
 int	 json_escape(struct dbuf *, const void *, size_t);

@@ -110,6 +110,35 @@ utf8_seq(const unsigned char *p, size_t avail)
 	return (utf8_decode(p, avail, 0, &cp, &bad));
 }
 
+/*
+ * Write cp (below 0x110000; a surrogate too, as three bytes) as UTF-8 at
+ * out, which has room for 4 bytes. Returns the length.
+ */
+size_t
+utf8_encode(unsigned int cp, unsigned char *out)
+{
+	if (cp < 0x80) {
+		out[0] = cp;
+		return (1);
+	}
+	if (cp < 0x800) {
+		out[0] = 0xc0 | (cp >> 6);
+		out[1] = 0x80 | (cp & 0x3f);
+		return (2);
+	}
+	if (cp < 0x10000) {
+		out[0] = 0xe0 | (cp >> 12);
+		out[1] = 0x80 | ((cp >> 6) & 0x3f);
+		out[2] = 0x80 | (cp & 0x3f);
+		return (3);
+	}
+	out[0] = 0xf0 | (cp >> 18);
+	out[1] = 0x80 | ((cp >> 12) & 0x3f);
+	out[2] = 0x80 | ((cp >> 6) & 0x3f);
+	out[3] = 0x80 | (cp & 0x3f);
+	return (4);
+}
+
 /* 1 if buf is entirely valid UTF-8, else 0. */
 int
 utf8_valid(const void *buf, size_t len)

@@ -33,7 +33,6 @@ static enum llmparse_status sse_dispatch(struct llm_sse *,
 		    llmparse_record_cb *, void *);
 static enum llmparse_status ndjson_line(struct llm_ndjson *,
 		    llmparse_record_cb *, void *);
-static void	 utf8_put(unsigned int, unsigned char *, size_t *);
 static int	 hex4(const unsigned char *, size_t, unsigned int *);
 static int	 repair_put(struct dbuf *, const unsigned char *, size_t *,
 		    size_t, const void *, size_t, size_t);
@@ -250,30 +249,6 @@ ndjson_line(struct llm_ndjson *p, llmparse_record_cb *cb, void *arg)
 
 /* UTF-8. */
 
-/* Write cp as UTF-8 (surrogates too, as three bytes) at out + *n. */
-static void
-utf8_put(unsigned int cp, unsigned char *out, size_t *n)
-{
-	size_t	i = *n;
-
-	if (cp < 0x80)
-		out[i++] = cp;
-	else if (cp < 0x800) {
-		out[i++] = 0xc0 | (cp >> 6);
-		out[i++] = 0x80 | (cp & 0x3f);
-	} else if (cp < 0x10000) {
-		out[i++] = 0xe0 | (cp >> 12);
-		out[i++] = 0x80 | ((cp >> 6) & 0x3f);
-		out[i++] = 0x80 | (cp & 0x3f);
-	} else {
-		out[i++] = 0xf0 | (cp >> 18);
-		out[i++] = 0x80 | ((cp >> 12) & 0x3f);
-		out[i++] = 0x80 | ((cp >> 6) & 0x3f);
-		out[i++] = 0x80 | (cp & 0x3f);
-	}
-	*n = i;
-}
-
 static int
 hex4(const unsigned char *p, size_t avail, unsigned int *v)
 {
@@ -302,8 +277,8 @@ mark_make(unsigned int v, unsigned char *out)
 {
 	size_t	n = 0;
 
-	utf8_put(0xfdd0, out, &n);
-	utf8_put(0x100000 | v, out, &n);
+	n += utf8_encode(0xfdd0, out + n);
+	n += utf8_encode(0x100000 | v, out + n);
 }
 
 /* JSON repair. */
@@ -427,7 +402,7 @@ text_expand(const unsigned char *s, size_t len, unsigned char *out)
 		    s[i + 1] == MARK_LEAD1 && s[i + 2] == MARK_LEAD2 &&
 		    utf8_decode(s + i + 3, len - i - 3, 0, &cp, &bad) == 4) {
 			if (cp >= 0x10d800 && cp <= 0x10dfff) {
-				utf8_put(cp & 0xffff, out, &n);
+				n += utf8_encode(cp & 0xffff, out + n);
 				i += MARK_LEN;
 				continue;
 			}
@@ -515,9 +490,8 @@ text_run(struct llm_text *t, const char *s, size_t len, int final,
 		if (m2 == -1)
 			goto tail;
 		if (m2 > 0 && cp2 >= 0xdc00 && cp2 <= 0xdfff) {
-			k = 0;
-			utf8_put(0x10000 + ((cp - 0xd800) << 10) +
-			    (cp2 - 0xdc00), buf, &k);
+			k = utf8_encode(0x10000 + ((cp - 0xd800) << 10) +
+			    (cp2 - 0xdc00), buf);
 			if (dbuf_add(out, buf, k) == -1)
 				goto out;
 			i += m + m2;

@@ -125,7 +125,6 @@ struct safety_parse {
 
 static size_t	safety_utf8_decode(const unsigned char *, size_t,
 		    int32_t *);
-static size_t	safety_utf8_encode(int32_t, unsigned char *);
 static int32_t	safety_fold(int32_t);
 static enum safety_class safety_classof(int32_t);
 static uint32_t	safety_hash(const char *, size_t);
@@ -188,32 +187,6 @@ safety_utf8_decode(const unsigned char *p, size_t avail, int32_t *cp)
 	}
 	*cp = -1;
 	return (1);
-}
-
-/* Write cp (valid, not a surrogate) as UTF-8; returns the length. */
-static size_t
-safety_utf8_encode(int32_t cp, unsigned char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (unsigned char)cp;
-		return (1);
-	}
-	if (cp < 0x800) {
-		out[0] = (unsigned char)(0xc0 | (cp >> 6));
-		out[1] = (unsigned char)(0x80 | (cp & 0x3f));
-		return (2);
-	}
-	if (cp < 0x10000) {
-		out[0] = (unsigned char)(0xe0 | (cp >> 12));
-		out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (unsigned char)(0x80 | (cp & 0x3f));
-		return (3);
-	}
-	out[0] = (unsigned char)(0xf0 | (cp >> 18));
-	out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (unsigned char)(0x80 | (cp & 0x3f));
-	return (4);
 }
 
 /*
@@ -411,7 +384,7 @@ safety_tokenize(struct safety_text *st, const char *in, size_t len,
 				tk->tk_clause = clause;
 				tk->tk_star = 0;
 			}
-			elen = safety_utf8_encode(safety_fold(cp), enc);
+			elen = utf8_encode((unsigned int)safety_fold(cp), enc);
 			if (dbuf_add(&st->st_norm, enc, elen) == -1)
 				fatalx("%s: normalized text outgrew its input",
 				    __func__);

@@ -48,6 +48,7 @@
 #define iso8601_utc		wsh__iso8601_utc
 #define wall_usec		wsh__wall_usec
 #define utf8_decode		wsh__utf8_decode
+#define utf8_encode		wsh__utf8_encode
 #define utf8_valid		wsh__utf8_valid
 #define utf8_complete_prefix	wsh__utf8_complete_prefix
 #define json_escape		wsh__json_escape
