@@ -70,6 +70,13 @@ void	 dbuf_consume(struct dbuf *, size_t);
 const char *dbuf_str(struct dbuf *);
 size_t	 dbuf_space(const struct dbuf *);
 
+/* file.c */
+#define FILE_READ_OK	0
+#define FILE_READ_OPEN	(-1)	/* errno says why */
+#define FILE_READ_IO	(-2)	/* errno says why */
+#define FILE_READ_BIG	(-3)
+int	 file_read(const char *, size_t, unsigned char **, size_t *);
+
 /* util.c */
 uint64_t mono_usec(void);
 char	*iso8601_utc(int64_t, char *, size_t);

@@ -340,43 +340,25 @@ config_parse(const char *name, const char *text, size_t len,
 int
 config_load(const char *path, struct config **out, struct dbuf *errors)
 {
-	char	*buf;
-	size_t	 len = 0;
-	ssize_t	 n;
-	int	 fd, rv;
+	unsigned char	*buf;
+	size_t		 len;
+	int		 rv;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	switch (file_read(path, CONFIG_FILE_MAX, &buf, &len)) {
+	case FILE_READ_OK:
+		break;
+	case FILE_READ_BIG:
+		dbuf_printf(errors, "%s: larger than %d bytes\n", path,
+		    CONFIG_FILE_MAX);
+		return (-1);
+	default:
 		dbuf_printf(errors, "%s: %s\n", path, strerror(errno));
 		return (-1);
 	}
-	buf = xmalloc(CONFIG_FILE_MAX + 1);
-	for (;;) {
-		n = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			dbuf_printf(errors, "%s: %s\n", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += n;
-		if (len > CONFIG_FILE_MAX) {
-			dbuf_printf(errors, "%s: larger than %d bytes\n", path,
-			    CONFIG_FILE_MAX);
-			goto fail;
-		}
-	}
-	close(fd);
-	rv = config_parse(path, buf, len, out, errors);
+	rv = config_parse(path, (char *)buf, len, out, errors);
 	free(buf);
 	return (rv);
-
-fail:
-	close(fd);
-	free(buf);
-	return (-1);
 }
 
 /* Split a line into arguments in place: quotes, escapes and comments. */

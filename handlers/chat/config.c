@@ -134,37 +134,19 @@ static int
 read_file(const char *name, const char *path, unsigned char **out,
     size_t *lenp, char *err, size_t errlen)
 {
-	FILE		*f;
-	struct dbuf	 b;
-	unsigned char	 buf[4096];
-	size_t		 n;
-
-	if ((f = fopen(path, "r")) == NULL)
+	switch (file_read(path, CONFIG_FILE_MAX, out, lenp)) {
+	case FILE_READ_OK:
+		return (0);
+	case FILE_READ_OPEN:
 		return (cfg_err(err, errlen, "%s: %s: %s", name, path,
 		    strerror(errno)));
-	dbuf_init(&b, CONFIG_FILE_MAX);
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-		if (dbuf_add(&b, buf, n) == -1) {
-			fclose(f);
-			dbuf_free(&b);
-			return (cfg_err(err, errlen, "%s: %s: longer than %d "
-			    "bytes", name, path, CONFIG_FILE_MAX));
-		}
-	}
-	if (ferror(f)) {
-		fclose(f);
-		dbuf_free(&b);
+	case FILE_READ_BIG:
+		return (cfg_err(err, errlen, "%s: %s: longer than %d bytes",
+		    name, path, CONFIG_FILE_MAX));
+	default:
 		return (cfg_err(err, errlen, "%s: %s: read error", name,
 		    path));
 	}
-	fclose(f);
-	*lenp = b.len;
-	*out = xmalloc(b.len + 1);
-	if (b.len > 0)
-		memcpy(*out, b.data, b.len);
-	(*out)[b.len] = '\0';
-	dbuf_free(&b);
-	return (0);
 }
 
 /* A text setting given inline (NAME) or as a file (NAME_FILE). */

@@ -827,48 +827,31 @@ fail:
 struct safety_lexicon *
 safety_load(const char *path, char *err, size_t errlen)
 {
-	struct safety_lexicon	*lx = NULL;
-	struct dbuf		 b;
-	char			 chunk[8192];
-	ssize_t			 n;
-	int			 fd = -1;
+	struct safety_lexicon	*lx;
+	unsigned char		*buf;
+	size_t			 len;
 
 #ifdef CHAT_DATADIR
 	if (path == NULL)
 		path = CHAT_DATADIR "/safety-lexicon.txt";
 #endif
-	dbuf_init(&b, SAFETY_FILE_MAX);
 	if (path == NULL) {
 		snprintf(err, errlen, "no lexicon path");
-		goto fail;
+		return (NULL);
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	switch (file_read(path, SAFETY_FILE_MAX, &buf, &len)) {
+	case FILE_READ_OK:
+		break;
+	case FILE_READ_BIG:
+		snprintf(err, errlen, "%s: larger than %d bytes", path,
+		    SAFETY_FILE_MAX);
+		return (NULL);
+	default:
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
+		return (NULL);
 	}
-	for (;;) {
-		n = read(fd, chunk, sizeof chunk);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		if (dbuf_add(&b, chunk, (size_t)n) == -1) {
-			snprintf(err, errlen, "%s: larger than %d bytes", path,
-			    SAFETY_FILE_MAX);
-			goto fail;
-		}
-	}
-	lx = safety_load_buf(b.len > 0 ? (const char *)b.data : "", b.len,
-	    path, err, errlen);
-
-fail:
-	if (fd != -1)
-		close(fd);
-	dbuf_free(&b);
+	lx = safety_load_buf((const char *)buf, len, path, err, errlen);
+	free(buf);
 	return (lx);
 }
 

@@ -61,32 +61,16 @@ token_fatal(const char *fmt, ...)
 static int
 token_read_key(const char *path, unsigned char **key, size_t *len)
 {
-	FILE		*f;
-	struct dbuf	 b;
-	unsigned char	 buf[4096];
-	size_t		 n;
-
-	if ((f = fopen(path, "r")) == NULL)
+	switch (file_read(path, TOKEN_KEY_MAX, key, len)) {
+	case FILE_READ_OK:
+		return (0);
+	case FILE_READ_OPEN:
 		token_fatal("%s: %s", path, strerror(errno));
-	dbuf_init(&b, TOKEN_KEY_MAX);
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-		if (dbuf_add(&b, buf, n) == -1)
-			token_fatal("%s: longer than %d bytes", path,
-			    TOKEN_KEY_MAX);
-	}
-	if (ferror(f))
+	case FILE_READ_BIG:
+		token_fatal("%s: longer than %d bytes", path, TOKEN_KEY_MAX);
+	default:
 		token_fatal("%s: read error", path);
-	fclose(f);
-	*key = xmalloc(b.len + 1);
-	if (b.len > 0)
-		memcpy(*key, b.data, b.len);
-	(*key)[b.len] = '\0';
-	*len = b.len;
-	explicit_bzero(buf, sizeof buf);
-	if (b.data != NULL)
-		explicit_bzero(b.data, b.alloc);
-	dbuf_free(&b);
-	return (0);
+	}
 }
 
 /*

@@ -11,7 +11,8 @@ FUZZ_TARGETS += fuzz/fuzz_safety
 FUZZ_NAMES += llmparse
 FUZZ_TARGETS += fuzz/fuzz_llmparse
 FUZZ_LIB_SRCS = $(top_srcdir)/lib/xmalloc.c $(top_srcdir)/lib/log.c \
-	$(top_srcdir)/lib/dbuf.c $(top_srcdir)/lib/util.c
+	$(top_srcdir)/lib/dbuf.c $(top_srcdir)/lib/util.c \
+	$(top_srcdir)/lib/file.c
 FUZZ_HDRS = $(top_srcdir)/lib/common.h $(top_srcdir)/router/wsrouter.h \
 	$(top_builddir)/config.h
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
