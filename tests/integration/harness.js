@@ -133,6 +133,20 @@ function requireTools(needs) {
 	return require('ws');
 }
 
+// Does something accept TCP connections on 127.0.0.1:port?
+function tcpOpen(port) {
+	return new Promise((resolve) => {
+		const sock = net.connect(port, '127.0.0.1');
+		const done = (ok) => {
+			sock.destroy();
+			resolve(ok);
+		};
+		sock.setTimeout(1000, () => done(false));
+		sock.once('connect', () => done(true));
+		sock.once('error', () => done(false));
+	});
+}
+
 // Pick n distinct free loopback TCP ports.
 async function freePorts(n) {
 	const servers = [];
@@ -627,7 +641,9 @@ class Stack {
 					throw new Error(`router exited early: ${JSON.stringify(this.routerExit)}`);
 				try {
 					const r = await this.api('GET', '/healthz', undefined, {}, 1000);
-					return r.status === 200;
+					// Both ports ours: a router that lost one of them to
+					// another process exits, and another's API may answer.
+					return r.status === 200 && await tcpOpen(this.port);
 				} catch (e) {
 					return false;
 				}
