@@ -3,7 +3,9 @@
  * loop: non-blocking connect from a chosen source address, the opening
  * handshake, masked frames out, server frames in (fragments reassembled,
  * pings answered, closes answered), and a teardown that never frees inside
- * a callback. What the connection says is up to the scenario.
+ * a callback. What the connection says is up to the scenario. With -P eio
+ * the messages ride as socket.io v4 "message" events over Engine.IO v4
+ * (its open, connect and heartbeat handled here).
  */
 #include "config.h"
 
@@ -25,6 +27,15 @@
 #define CLIENT_OUT_CAP	(64 * 1024 * 1024)
 #define CLIENT_READ_MAX	(256 * 1024)
 
+/* Engine.IO v4 packets, socket.io v4 packets inside type 4 (message). */
+#define EIO_OPEN	"0"
+#define EIO_PING	"2"
+#define EIO_PONG	"3"
+#define SIO_CONNECT	"40"
+#define SIO_DISCONNECT	"41"
+#define SIO_EVENT	"42[\"message\","
+#define SIO_CONNECT_ERR	"44"
+
 static void	 client_fail(struct client *, enum lg_error, const char *);
 static void	 client_dead(struct client *);
 static void	 client_connected(struct client *);
@@ -37,8 +48,14 @@ static int	 client_frame(struct client *, const struct frame *,
 static int	 client_deliver(struct client *, int, const unsigned char *,
 		     size_t);
 static int	 client_queue(struct client *, int, const void *, size_t);
+static int	 client_eio(struct client *, const unsigned char *, size_t);
+static void	 client_up(struct client *);
+
+#define HAS_PREFIX(p, len, s) \
+	((len) >= sizeof(s) - 1 && memcmp((p), (s), sizeof(s) - 1) == 0)
 
 static unsigned char	client_rbuf[CLIENT_READ_MAX];
+static struct dbuf	client_wrap;	/* an outgoing socket.io event */
 
 void
 client_init(struct loadgen *lg, struct client *c, unsigned id)
@@ -112,7 +129,7 @@ client_start(struct client *c)
 		    sizeof one);
 		memset(&src, 0, sizeof src);
 		src.sin_family = AF_INET;
-		src.sin_addr.s_addr = htonl(0x7f000001u +
+		src.sin_addr.s_addr = htonl(0x7f000000u + lg->lg_src_first +
 		    c->c_id % lg->lg_src_addrs);
 		if (bind(fd, (struct sockaddr *)&src, sizeof src) == -1) {
 			client_fail(c, ERR_CONNECT, strerror(errno));
@@ -144,7 +161,8 @@ client_dead(struct client *c)
 
 	if (was == CLIENT_DEAD)
 		return;
-	if (was == CLIENT_CONNECTING || was == CLIENT_HANDSHAKE)
+	if (was == CLIENT_CONNECTING || was == CLIENT_HANDSHAKE ||
+	    was == CLIENT_EIO)
 		lg->lg_connecting--;
 	if (was == CLIENT_OPEN || was == CLIENT_CLOSING)
 		lg->lg_open--;
@@ -171,7 +189,8 @@ client_fail(struct client *c, enum lg_error err, const char *cause)
 	}
 	if (c->c_state == CLIENT_CONNECTING && err == ERR_CLOSED)
 		err = ERR_CONNECT;
-	if (c->c_state == CLIENT_HANDSHAKE && err == ERR_CLOSED)
+	if ((c->c_state == CLIENT_HANDSHAKE || c->c_state == CLIENT_EIO) &&
+	    err == ERR_CLOSED)
 		err = ERR_HANDSHAKE;
 	loadgen_error(lg, err);
 	if (lg->lg_errors[err] <= 3 || lg->lg_verbose)
@@ -310,13 +329,13 @@ client_parse(struct client *c, const unsigned char *p, size_t len)
 			return (-1);
 		}
 		off = used;
-		c->c_state = CLIENT_OPEN;
-		lg->lg_connecting--;
-		lg->lg_open++;
-		lg->lg_opened++;
+		if (lg->lg_proto == PROTO_EIO)
+			c->c_state = CLIENT_EIO;	/* wait for "40" */
+		else
+			client_up(c);
 	}
-	while (off < len &&
-	    (c->c_state == CLIENT_OPEN || c->c_state == CLIENT_CLOSING)) {
+	while (off < len && (c->c_state == CLIENT_OPEN ||
+	    c->c_state == CLIENT_CLOSING || c->c_state == CLIENT_EIO)) {
 		r = frame_parse(p + off, len - off, &f, &cause);
 		if (r == 0)
 			break;
@@ -338,6 +357,18 @@ client_parse(struct client *c, const unsigned char *p, size_t len)
 	return (c->c_state == CLIENT_DEAD ? -1 : (long)off);
 }
 
+/* The connection is open for the scenario. */
+static void
+client_up(struct client *c)
+{
+	struct loadgen	*lg = c->c_lg;
+
+	c->c_state = CLIENT_OPEN;
+	lg->lg_connecting--;
+	lg->lg_open++;
+	lg->lg_opened++;
+}
+
 /* One complete frame; -1 if the connection died. */
 static int
 client_frame(struct client *c, const struct frame *f, const unsigned char *p)
@@ -350,12 +381,14 @@ client_frame(struct client *c, const struct frame *f, const unsigned char *p)
 	switch (f->fr_opcode) {
 	case WS_OP_PING:
 		lg->lg_pings++;
-		if (c->c_state == CLIENT_OPEN &&
+		if (c->c_state != CLIENT_CLOSING &&
 		    client_queue(c, WS_OP_PONG, p, len) == -1)
 			return (-1);
 		client_flush(c);
 		break;
 	case WS_OP_PONG:
+		if (c->c_state == CLIENT_OPEN && lg->lg_scen->sc_pong != NULL)
+			lg->lg_scen->sc_pong(c, p, len);
 		break;
 	case WS_OP_CLOSE:
 		if (len == 1) {
@@ -423,8 +456,50 @@ client_deliver(struct client *c, int opcode, const unsigned char *p,
 		client_fail(c, ERR_PROTOCOL, "text message is not UTF-8");
 		return (-1);
 	}
+	if (c->c_lg->lg_proto == PROTO_EIO)
+		return (client_eio(c, p, len));
 	if (c->c_state == CLIENT_OPEN)
 		c->c_lg->lg_scen->sc_message(c, opcode, p, len);
+	return (c->c_state == CLIENT_DEAD ? -1 : 0);
+}
+
+/*
+ * An Engine.IO v4 packet: the open packet is answered with a socket.io
+ * connect, whose answer opens the connection; heartbeats are answered;
+ * a "message" event's argument goes to the scenario as the message.
+ */
+static int
+client_eio(struct client *c, const unsigned char *p, size_t len)
+{
+	struct loadgen	*lg = c->c_lg;
+
+	if (len == 1 && p[0] == EIO_PING[0]) {
+		lg->lg_pings++;
+		(void)client_queue(c, WS_OP_TEXT, EIO_PONG, 1);
+		client_flush(c);
+	} else if (c->c_state == CLIENT_EIO && HAS_PREFIX(p, len, EIO_OPEN) &&
+	    len > 1 && p[1] == '{') {
+		(void)client_queue(c, WS_OP_TEXT, SIO_CONNECT, 2);
+		client_flush(c);
+	} else if (c->c_state == CLIENT_EIO && HAS_PREFIX(p, len, SIO_CONNECT))
+		client_up(c);
+	else if (c->c_state == CLIENT_EIO) {
+		client_fail(c, ERR_HANDSHAKE, HAS_PREFIX(p, len,
+		    SIO_CONNECT_ERR) ? "socket.io connect refused" :
+		    "unexpected packet in the Engine.IO handshake");
+		return (-1);
+	} else if (HAS_PREFIX(p, len, SIO_EVENT) && p[len - 1] == ']') {
+		if (c->c_state == CLIENT_OPEN)
+			lg->lg_scen->sc_message(c, WS_OP_TEXT,
+			    p + sizeof(SIO_EVENT) - 1,
+			    len - sizeof(SIO_EVENT));
+	} else if (HAS_PREFIX(p, len, SIO_DISCONNECT)) {
+		client_fail(c, ERR_CLOSED, "socket.io disconnect");
+		return (-1);
+	} else {
+		client_fail(c, ERR_PROTOCOL, "not a socket.io message event");
+		return (-1);
+	}
 	return (c->c_state == CLIENT_DEAD ? -1 : 0);
 }
 
@@ -460,7 +535,33 @@ client_send(struct client *c, int opcode, const void *data, size_t len)
 {
 	if (c->c_state != CLIENT_OPEN)
 		return (-1);
+	if (c->c_lg->lg_proto == PROTO_EIO) {
+		/* Wrapped as 42["message",DATA]: DATA is a JSON value. */
+		if (client_wrap.cap == 0)
+			dbuf_init(&client_wrap, c->c_lg->lg_max_frame + 64);
+		dbuf_reset(&client_wrap);
+		if (dbuf_adds(&client_wrap, SIO_EVENT) == -1 ||
+		    dbuf_add(&client_wrap, data, len) == -1 ||
+		    dbuf_adds(&client_wrap, "]") == -1) {
+			client_fail(c, ERR_PROTOCOL, "message too large");
+			return (-1);
+		}
+		data = client_wrap.data;
+		len = client_wrap.len;
+	}
 	if (client_queue(c, opcode, data, len) == -1)
+		return (-1);
+	client_flush(c);
+	return (c->c_state == CLIENT_DEAD ? -1 : 0);
+}
+
+/* Send a ping with this payload (at most 125 bytes). */
+int
+client_ping(struct client *c, const void *data, size_t len)
+{
+	if (c->c_state != CLIENT_OPEN || len > 125)
+		return (-1);
+	if (client_queue(c, WS_OP_PING, data, len) == -1)
 		return (-1);
 	client_flush(c);
 	return (c->c_state == CLIENT_DEAD ? -1 : 0);

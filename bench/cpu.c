@@ -1,6 +1,7 @@
 /*
- * cpu.c: CPU time of the load generator itself (getrusage) and of the
- * server under test (a process tree read from /proc), and the file limit.
+ * cpu.c: CPU time of the load generator itself (getrusage), CPU time and
+ * memory of the server under test (a process tree read from /proc), and the
+ * file limit.
  */
 #include "config.h"
 
@@ -28,6 +29,8 @@ static int	 cpu_read_stat(pid_t, struct cpu_proc *);
 static int	 cpu_cmp(const void *, const void *);
 static int	 cpu_in_tree(const struct cpu_proc *, size_t, size_t,
 		     const pid_t *, size_t);
+static size_t	 cpu_scan(struct cpu_proc **);
+static int	 mem_read(pid_t, struct mem_use *);
 
 /* User plus system seconds of this process. */
 double
@@ -98,6 +101,28 @@ cpu_in_tree(const struct cpu_proc *procs, size_t n, size_t i,
 	return (0);
 }
 
+/* Every process on the machine, sorted by pid; free *procs after. */
+static size_t
+cpu_scan(struct cpu_proc **procs)
+{
+	struct dirent	*de;
+	DIR		*d;
+	size_t		 n = 0;
+
+	if ((d = opendir("/proc")) == NULL)
+		fatal("%s: /proc", __func__);
+	*procs = xreallocarray(NULL, CPU_MAX_PROCS, sizeof **procs);
+	while (n < CPU_MAX_PROCS && (de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (cpu_read_stat((pid_t)atoi(de->d_name), &(*procs)[n]) == 0)
+			n++;
+	}
+	closedir(d);
+	qsort(*procs, n, sizeof **procs, cpu_cmp);
+	return (n);
+}
+
 /*
  * Seconds of CPU used by the given processes, their threads, and every
  * descendant, living (from its own counters) or reaped (from its parent's
@@ -107,25 +132,13 @@ double
 cpu_tree(const pid_t *pids, size_t npids)
 {
 	struct cpu_proc		*procs;
-	struct dirent		*de;
-	DIR			*d;
-	size_t			 n = 0, i, k, found = 0;
+	size_t			 n, i, k, found = 0;
 	unsigned long long	 ticks = 0;
 	long			 hz = sysconf(_SC_CLK_TCK);
 
 	if (npids == 0)
 		return (0);
-	if ((d = opendir("/proc")) == NULL)
-		fatal("%s: /proc", __func__);
-	procs = xreallocarray(NULL, CPU_MAX_PROCS, sizeof *procs);
-	while (n < CPU_MAX_PROCS && (de = readdir(d)) != NULL) {
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		if (cpu_read_stat((pid_t)atoi(de->d_name), &procs[n]) == 0)
-			n++;
-	}
-	closedir(d);
-	qsort(procs, n, sizeof *procs, cpu_cmp);
+	n = cpu_scan(&procs);
 	for (i = 0; i < n; i++) {
 		for (k = 0; k < npids; k++)
 			if (procs[i].pid == pids[k])
@@ -137,6 +150,58 @@ cpu_tree(const pid_t *pids, size_t npids)
 	if (found < npids)
 		return (-1);
 	return ((double)ticks / (double)(hz > 0 ? hz : 100));
+}
+
+/* Add one process's Rss and Pss (kB) to mu; -1 if it cannot be read. */
+static int
+mem_read(pid_t pid, struct mem_use *mu)
+{
+	char			 path[64], line[256];
+	FILE			*f;
+	unsigned long long	 v;
+	int			 got = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof line, f) != NULL && got != 3) {
+		if (sscanf(line, "Rss: %llu kB", &v) == 1) {
+			mu->mu_rss_kb += v;
+			got |= 1;
+		} else if (sscanf(line, "Pss: %llu kB", &v) == 1) {
+			mu->mu_pss_kb += v;
+			got |= 2;
+		}
+	}
+	fclose(f);
+	if (got != 3)
+		return (-1);
+	mu->mu_procs++;
+	return (0);
+}
+
+/*
+ * Resident (Rss) and proportional (Pss: shared pages divided among their
+ * sharers) memory of the given processes and their living descendants;
+ * threads share their process's. -1 if one of the processes is gone.
+ */
+int
+mem_tree(const pid_t *pids, size_t npids, struct mem_use *mu)
+{
+	struct cpu_proc	*procs;
+	size_t		 n, i, k, found = 0;
+
+	memset(mu, 0, sizeof *mu);
+	n = cpu_scan(&procs);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < npids; k++)
+			if (procs[i].pid == pids[k])
+				found++;
+		if (cpu_in_tree(procs, n, i, pids, npids))
+			(void)mem_read(procs[i].pid, mu);
+	}
+	free(procs);
+	return (found < npids ? -1 : 0);
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
  * loadgen.c: the WebSocket load generator: options, the phases of a run
  * (connect, warm up, measure, drain, close) on one epoll loop bounded by a
- * hard deadline, and the one-line JSON report. Scenarios (echo.c) say what
+ * hard deadline, and the one-line JSON report. Scenarios (echo.c, stream.c,
+ * idle.c) say what
  * the connections send; client.c does the protocol.
  */
 #include "config.h"
@@ -30,7 +31,9 @@
 #define LG_SLACK		5.0	/* seconds of slack in the deadline */
 #define LG_CPU_WARN_PCT		90.0
 
-static const struct scenario *scenarios[] = { &scenario_echo };
+static const struct scenario *scenarios[] = {
+	&scenario_echo, &scenario_stream, &scenario_idle
+};
 
 static const char *const lg_error_names[ERR_MAX] = {
 	"connect", "handshake", "protocol", "closed", "mismatch", "server",
@@ -59,15 +62,18 @@ usage(void)
 	size_t	i;
 
 	fprintf(stderr,
-"usage: loadgen [-v] [-a naddrs] [-b burst] [-C pid,...] [-c conns]\n"
-"               [-d seconds] [-l label] [-M bytes] [-m size] [-n msgs]\n"
-"               [-o origin] [-p path] [-T seconds] [-u url] [-w seconds]\n"
-"               [-X key=value] [scenario]\n"
+"usage: loadgen [-v] [-A first] [-a naddrs] [-b burst] [-C pid,...]\n"
+"               [-c conns] [-d seconds] [-l label] [-M bytes] [-m size]\n"
+"               [-n msgs] [-o origin] [-P ws|eio] [-p path] [-T seconds]\n"
+"               [-u url] [-w seconds] [-X key=value] [scenario]\n"
 "  -u URL     ws://HOST:PORT/PATH or HOST:PORT (default ws://127.0.0.1:8080/)\n"
 "  -p PATH    the request path (overrides the URL's)\n"
 "  -c CONNS   connections (default 100)\n"
 "  -a N       spread connections over source addresses 127.0.0.1..127.0.0.N\n"
 "             (loopback targets only; default 1 + CONNS / 20000)\n"
+"  -A FIRST   the first source address is 127.0.0.FIRST (default 1)\n"
+"  -P PROTO   ws: plain messages (default); eio: socket.io v4 \"message\"\n"
+"             events over Engine.IO v4 (path /socket.io/?EIO=4&...)\n"
 "  -d SECONDS measurement duration (default 10)\n"
 "  -w SECONDS warmup before it, not recorded (default 0)\n"
 "  -n MSGS    stop after this many measured messages (default: no limit)\n"
@@ -278,11 +284,15 @@ lg_window_end(struct loadgen *lg)
 	size_t	j;
 
 	lg->lg_t_window_end = mono_nsec();
+	lg->lg_open_end = lg->lg_open;
 	cpu_cores_read(&lg->lg_cores1);
 	lg->lg_cpu1_self = cpu_self();
 	lg->lg_cpu1_server = cpu_tree(lg->lg_server_pids, lg->lg_nserver_pids);
 	for (j = 0; j < lg->lg_nserver_pids; j++)
 		lg->lg_cpu1_each[j] = cpu_tree(&lg->lg_server_pids[j], 1);
+	if (lg->lg_nserver_pids > 0 && lg->lg_mem_ok)
+		lg->lg_mem_ok = mem_tree(lg->lg_server_pids,
+		    lg->lg_nserver_pids, &lg->lg_mem1) == 0;
 	lg->lg_phase = PHASE_DRAIN;
 }
 
@@ -453,6 +463,13 @@ lg_report(struct loadgen *lg, int complete)
 			(void)dbuf_adds(&b, "]");
 		}
 	}
+	if (lg->lg_mem_ok)
+		(void)dbuf_printf(&b, ",\"server_rss_kb_before\":%llu,"
+		    "\"server_rss_kb\":%llu,\"server_pss_kb_before\":%llu,"
+		    "\"server_pss_kb\":%llu,\"server_procs\":%u",
+		    lg->lg_mem0.mu_rss_kb, lg->lg_mem1.mu_rss_kb,
+		    lg->lg_mem0.mu_pss_kb, lg->lg_mem1.mu_pss_kb,
+		    lg->lg_mem1.mu_procs);
 	(void)dbuf_adds(&b, ",\"cores_busy_pct\":[");
 	for (j = 0; j < lg->lg_cores1.cc_n; j++) {
 		busy = lg->lg_cores1.cc_busy[j] - lg->lg_cores0.cc_busy[j];
@@ -504,9 +521,22 @@ main(int argc, char **argv)
 	lg.lg_max_frame = 1024 * 1024;
 	lg.lg_msg_size = 64;
 
-	while ((ch = getopt(argc, argv, "a:b:C:c:d:hl:M:m:n:o:p:T:u:vw:X:")) !=
-	    -1) {
+	lg.lg_src_first = 1;
+	while ((ch = getopt(argc, argv,
+	    "A:a:b:C:c:d:hl:M:m:n:o:P:p:T:u:vw:X:")) != -1) {
 		switch (ch) {
+		case 'A':
+			lg.lg_src_first = (unsigned)lg_parse_number(optarg,
+			    "-A", 1, 254);
+			break;
+		case 'P':
+			if (strcmp(optarg, "ws") == 0)
+				lg.lg_proto = PROTO_WS;
+			else if (strcmp(optarg, "eio") == 0)
+				lg.lg_proto = PROTO_EIO;
+			else
+				usage();
+			break;
 		case 'a':
 			lg.lg_src_addrs = (unsigned)lg_parse_number(optarg,
 			    "-a", 0, 254);
@@ -617,6 +647,8 @@ main(int argc, char **argv)
 	}
 	if (lg.lg_src_addrs > lg.lg_conns)
 		lg.lg_src_addrs = lg.lg_conns;
+	if (lg.lg_src_addrs > 0 && lg.lg_src_first + lg.lg_src_addrs > 255)
+		fatalx("-A and -a: source addresses beyond 127.0.0.254");
 	if (cpu_raise_nofile(lg.lg_conns) == -1)
 		fatalx("cannot raise the open file limit to %u connections",
 		    lg.lg_conns);
@@ -639,6 +671,9 @@ main(int argc, char **argv)
 	 * server stalls, and alarm() ends the process if the loop itself
 	 * ever should.
 	 */
+	if (lg.lg_nserver_pids > 0)
+		lg.lg_mem_ok = mem_tree(lg.lg_server_pids, lg.lg_nserver_pids,
+		    &lg.lg_mem0) == 0;
 	lg.lg_t_start = mono_nsec();
 	total = lg.lg_connect_timeout + lg.lg_warmup + lg.lg_duration +
 	    lg.lg_drain_timeout + LG_CLOSE_TIMEOUT + LG_SLACK;

@@ -1,8 +1,9 @@
 /*
  * loadgen.h: the private header of the WebSocket load generator: the
  * connection and frame engine (client.c, frame.c, handshake.c), the
- * measurements (hist.c, cpu.c) and the scenarios (echo.c), which only talk
- * to the engine through the functions declared here.
+ * measurements (hist.c, cpu.c) and the scenarios (echo.c, stream.c,
+ * idle.c), which only talk to the engine through the functions declared
+ * here.
  */
 #ifndef LOADGEN_H
 #define LOADGEN_H
@@ -53,6 +54,7 @@ enum client_state {
 	CLIENT_IDLE = 0,	/* not started yet */
 	CLIENT_CONNECTING,	/* TCP connect in progress */
 	CLIENT_HANDSHAKE,	/* upgrade request sent, waiting for the 101 */
+	CLIENT_EIO,		/* WebSocket up, Engine.IO handshake under way */
 	CLIENT_OPEN,
 	CLIENT_CLOSING,		/* our close frame is sent */
 	CLIENT_DEAD		/* fd closed */
@@ -112,6 +114,9 @@ struct scenario {
 	/* A complete data message arrived. */
 	void		 (*sc_message)(struct client *, int, const unsigned char *,
 			     size_t);
+	/* A pong arrived (its payload). */
+	void		 (*sc_pong)(struct client *, const unsigned char *,
+			     size_t);
 	/* Called on every turn of the loop, at least every 10 ms. */
 	void		 (*sc_tick)(struct loadgen *, uint64_t);
 	/* Requests still waiting for an answer (drain ends at 0). */
@@ -121,6 +126,19 @@ struct scenario {
 	/* Append ,"key":value pairs to the result line. */
 	void		 (*sc_report)(struct loadgen *, struct dbuf *);
 	void		 (*sc_free)(struct loadgen *);
+};
+
+/* Memory of a process tree, from /proc/PID/smaps_rollup (cpu.c). */
+struct mem_use {
+	unsigned long long	 mu_rss_kb;
+	unsigned long long	 mu_pss_kb;
+	unsigned		 mu_procs;
+};
+
+/* What rides on the WebSocket messages. */
+enum lg_proto {
+	PROTO_WS = 0,		/* the messages themselves */
+	PROTO_EIO		/* Engine.IO v4 / socket.io v4 "message" events */
 };
 
 /* The whole run. */
@@ -133,7 +151,9 @@ struct loadgen {
 	char		*lg_path;
 	const char	*lg_origin;	/* optional Origin header */
 	unsigned	 lg_conns;
-	unsigned	 lg_src_addrs;	/* 127.0.0.1 .. 127.0.0.N, 0 = none */
+	unsigned	 lg_src_addrs;	/* 127.0.0.F .. 127.0.0.F+N-1, 0 = none */
+	unsigned	 lg_src_first;	/* F, 1 by default */
+	enum lg_proto	 lg_proto;
 	double		 lg_duration;	/* seconds of measurement */
 	double		 lg_warmup;	/* seconds before it */
 	double		 lg_connect_timeout;
@@ -158,6 +178,7 @@ struct loadgen {
 	unsigned	 lg_connecting;	/* connects and handshakes in flight */
 	unsigned	 lg_open;	/* connections in CLIENT_OPEN */
 	unsigned	 lg_opened;	/* connections that ever opened */
+	unsigned	 lg_open_end;	/* open at the end of the window */
 	uint64_t	 lg_now;	/* mono_nsec() at the top of the loop */
 	uint64_t	 lg_t_start;	/* the program started */
 	uint64_t	 lg_t_connected; /* connect phase ended */
@@ -178,6 +199,11 @@ struct loadgen {
 	double		*lg_cpu1_each;
 	struct cpu_cores lg_cores0;	/* the whole machine, to see noise */
 	struct cpu_cores lg_cores1;
+
+	/* Server memory before connecting and at the end of the window. */
+	struct mem_use	 lg_mem0;
+	struct mem_use	 lg_mem1;
+	int		 lg_mem_ok;	/* both were read */
 
 	void		*lg_scen_data;
 	int		 lg_scen_done;	/* the scenario reached its bound */
@@ -214,6 +240,7 @@ void		 client_init(struct loadgen *, struct client *, unsigned);
 int		 client_start(struct client *);
 void		 client_io(struct client *, uint32_t);
 int		 client_send(struct client *, int, const void *, size_t);
+int		 client_ping(struct client *, const void *, size_t);
 void		 client_close(struct client *, uint16_t);
 void		 client_kill(struct client *, enum lg_error);
 void		 client_free(struct client *);
@@ -250,8 +277,11 @@ double		 cpu_self(void);
 double		 cpu_tree(const pid_t *, size_t);
 void		 cpu_cores_read(struct cpu_cores *);
 int		 cpu_raise_nofile(unsigned);
+int		 mem_tree(const pid_t *, size_t, struct mem_use *);
 
-/* echo.c */
+/* echo.c, stream.c, idle.c */
 extern const struct scenario scenario_echo;
+extern const struct scenario scenario_stream;
+extern const struct scenario scenario_idle;
 
 #endif
