@@ -40,6 +40,7 @@ struct wsh_server {
 	wsh_handler		*srv_fn;
 	void			*srv_arg;
 	int			 srv_fd;
+	int			 srv_tcp;	/* srv_fd is a TCP socket */
 	int			 srv_threads;
 	size_t			 srv_max_payload;
 	int			 srv_grace_ms;

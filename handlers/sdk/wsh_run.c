@@ -34,6 +34,7 @@ static void	 wsh_sigusr1(int);
 static int	 wsh_listen(const char *, int, int, char **);
 static void	 wsh_serve(struct wsh_server *, struct wsh_worker *,
 		    FCGX_Request *, char **, int);
+static int	 wsh_is_tcp(int);
 static void	*wsh_worker_main(void *);
 static void	 wsh_set_state(struct wsh_server *, struct wsh_worker *,
 		    enum wsh_worker_state);
@@ -313,6 +314,7 @@ wsh_run(const struct wsh_config *cfg, wsh_handler *fn, void *arg)
 		goto out;
 	} else
 		srv->srv_fd = 0;
+	srv->srv_tcp = wsh_is_tcp(srv->srv_fd);
 
 	/*
 	 * The workers inherit a mask that blocks the stop signals, which the
@@ -442,6 +444,18 @@ wsh_drain(struct wsh_server *srv)
 	}
 }
 
+/* 1 if fd is a TCP socket (a unix socket takes no TCP_NODELAY). */
+static int
+wsh_is_tcp(int fd)
+{
+	struct sockaddr_storage	ss;
+	socklen_t		len = sizeof ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return (0);
+	return (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
 static void *
 wsh_worker_main(void *arg)
 {
@@ -449,7 +463,7 @@ wsh_worker_main(void *arg)
 	struct wsh_server	*srv = w->w_srv;
 	struct timespec		 backoff = { 0, 10 * 1000 * 1000 };
 	sigset_t		 set;
-	int			 rc, stopping, on = 1;
+	int			 rc, stopping, on = 1, nodelay_fd = -1;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -484,12 +498,20 @@ wsh_worker_main(void *arg)
 			continue;
 		}
 		backoff.tv_nsec = 10 * 1000 * 1000;
-		/* Small flushed frames must not wait for Nagle (TCP only). */
-		setsockopt(w->w_req.ipcFd, IPPROTO_TCP, TCP_NODELAY, &on,
-		    sizeof on);
+		/*
+		 * Small flushed frames must not wait for Nagle: set once per
+		 * TCP connection, not per request on a kept-alive one.
+		 */
+		if (srv->srv_tcp && w->w_req.ipcFd != nodelay_fd) {
+			setsockopt(w->w_req.ipcFd, IPPROTO_TCP, TCP_NODELAY,
+			    &on, sizeof on);
+			nodelay_fd = w->w_req.ipcFd;
+		}
 		wsh_set_state(srv, w, WSH_WORKER_BUSY);
 		wsh_serve(srv, w, &w->w_req, w->w_req.envp, w->w_req.ipcFd);
 		FCGX_Finish_r(&w->w_req);
+		if (w->w_req.ipcFd == -1)	/* closed: the number may return */
+			nodelay_fd = -1;
 	}
 	FCGX_Free(&w->w_req, 1);
 	wsh_api_free(w->w_api);
