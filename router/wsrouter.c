@@ -35,8 +35,16 @@ static const struct lws_protocol_vhost_options static_mime_json = {
 	NULL, NULL, ".json", "application/json"
 };
 
+/*
+ * lws allocates rx_buffer_size bytes for every WebSocket connection at the
+ * upgrade (4 KiB by default, most of an idle connection's memory); a
+ * message larger than this arrives in pieces, which conn.c assembles.
+ */
+#define WS_RX_BUFFER	1024
+
 static const struct lws_protocols ws_protocols[] = {
-	{ "wsrouter", conn_callback, sizeof (void *), 0, 0, NULL, 0 },
+	{ "wsrouter", conn_callback, sizeof (void *), WS_RX_BUFFER, 0, NULL,
+	    0 },
 	{ "wsrouter-fcgi", fcgi_callback, 0, 65536, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
