@@ -1,0 +1,183 @@
+/*
+ * handler.c: the wsrouter side of the benchmark contract (bench/README.md),
+ * a threaded FastCGI handler built on the SDK. Echo sends every message
+ * back as it came; {"type":"stream","id":N,"tokens":T,"rate":R} streams T
+ * token frames R per second, each stamped with CLOCK_MONOTONIC just before
+ * it is handed to the SDK, then a done frame.
+ */
+#define _GNU_SOURCE		/* ppoll, POLLRDHUP */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <wsrouter/wsh.h>
+
+#define BENCH_ECHO_PREFIX	"{\"type\":\"echo\""
+#define BENCH_MAX_TOKENS	10000
+#define BENCH_MAX_RATE		10000
+#define BENCH_ID_MAX		9007199254740991LL	/* 2^53 - 1, as in JS */
+#define BENCH_BAD_STREAM	"{\"type\":\"error\",\"error\":\"bad stream request\"}"
+#define BENCH_TOKEN_TAIL	",\"text\":\"tok\"}"
+
+static int	 bench(struct wsh_event *, void *);
+static int	 bench_stream(struct wsh_event *, json_int_t, unsigned,
+		     unsigned);
+static int	 bench_wait_until(struct wsh_event *, uint64_t);
+static uint64_t	 bench_mono_ns(void);
+static size_t	 bench_utoa(char *, uint64_t);
+
+static uint64_t
+bench_mono_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+}
+
+/* Write v in decimal to p (room for 20 digits); returns the length. */
+static size_t
+bench_utoa(char *p, uint64_t v)
+{
+	char	tmp[20];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return (n);
+}
+
+/*
+ * Sleep until the monotonic time due (ns); -1 as soon as the router hangs
+ * up the request. One ppoll on the request's socket per wait: nanosecond
+ * timeouts (wsh_sleep_ms rounds to whole milliseconds, which would move
+ * every token of a 10000/s stream) and an immediate wake on the hangup.
+ * The remaining time is taken from the clock again after every wake, so a
+ * late wake does not shift the tokens after it.
+ */
+static int
+bench_wait_until(struct wsh_event *ev, uint64_t due)
+{
+	struct pollfd	pfd;
+	struct timespec	ts;
+	uint64_t	now, left;
+	int		n;
+
+	for (;;) {
+		if ((now = bench_mono_ns()) >= due)
+			return (0);
+		left = due - now;
+		ts.tv_sec = (time_t)(left / 1000000000ULL);
+		ts.tv_nsec = (long)(left % 1000000000ULL);
+		pfd.fd = wsh_fd(ev);
+		pfd.events = POLLRDHUP;
+		pfd.revents = 0;
+		n = ppoll(&pfd, 1, &ts, NULL);
+		if (n == -1 && errno != EINTR)
+			return (-1);
+		if (n == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR |
+		    POLLNVAL)) != 0)
+			return (-1);
+	}
+}
+
+/*
+ * Token k goes out at start + k s / rate: against the start time, so that
+ * drift does not add up. The frame is built on the stack up to "t":, and
+ * the clock is read after that, just before the send; only the digits of
+ * t and the tail are written in between.
+ */
+static int
+bench_stream(struct wsh_event *ev, json_int_t id, unsigned tokens,
+    unsigned rate)
+{
+	char		 buf[160];
+	uint64_t	 start, t;
+	size_t		 len;
+	unsigned	 k;
+	int		 n;
+
+	start = bench_mono_ns();
+	for (k = 0; k < tokens; k++) {
+		if (k > 0 && bench_wait_until(ev,
+		    start + (uint64_t)k * 1000000000ULL / rate) == -1)
+			return (0);	/* the client is gone: stop quietly */
+		n = snprintf(buf, sizeof buf,
+		    "{\"type\":\"token\",\"id\":%" JSON_INTEGER_FORMAT
+		    ",\"i\":%u,\"t\":", id, k);
+		len = (size_t)n;	/* < 80: id has at most 17 digits */
+		t = bench_mono_ns();
+		len += bench_utoa(buf + len, t);
+		memcpy(buf + len, BENCH_TOKEN_TAIL, sizeof BENCH_TOKEN_TAIL - 1);
+		len += sizeof BENCH_TOKEN_TAIL - 1;
+		if (wsh_send_text(ev, buf, len) == -1)
+			return (0);
+	}
+	n = snprintf(buf, sizeof buf, "{\"type\":\"done\",\"id\":%"
+	    JSON_INTEGER_FORMAT "}", id);
+	wsh_send_text(ev, buf, (size_t)n);
+	return (0);
+}
+
+static int
+bench(struct wsh_event *ev, void *arg)
+{
+	json_t		*msg;
+	json_int_t	 id, tokens, rate;
+	const char	*payload, *type;
+	size_t		 len;
+	int		 bad;
+
+	if (wsh_event_type(ev) != WSH_MESSAGE)
+		return (0);	/* CONNECT is accepted, DISCONNECT ignored */
+
+	payload = wsh_payload(ev, &len);
+	if (wsh_is_binary(ev))
+		return (wsh_send_binary(ev, payload, len));
+	/*
+	 * The echo fast path: a message that starts with exactly
+	 * {"type":"echo" goes back as it came, unparsed, which makes echo as
+	 * cheap as handlers/examples/echo. Anything else is parsed once: a
+	 * stream request starts a stream, any other message is echoed too.
+	 */
+	if (len >= sizeof BENCH_ECHO_PREFIX - 1 &&
+	    memcmp(payload, BENCH_ECHO_PREFIX,
+	    sizeof BENCH_ECHO_PREFIX - 1) == 0)
+		return (wsh_send_text(ev, payload, len));
+
+	if ((msg = json_loadb(payload, len, 0, NULL)) == NULL)
+		return (wsh_send_text(ev, payload, len));
+	type = json_string_value(json_object_get(msg, "type"));
+	if (type == NULL || strcmp(type, "stream") != 0) {
+		json_decref(msg);
+		return (wsh_send_text(ev, payload, len));
+	}
+	bad = !json_is_integer(json_object_get(msg, "id")) ||
+	    !json_is_integer(json_object_get(msg, "tokens")) ||
+	    !json_is_integer(json_object_get(msg, "rate"));
+	id = json_integer_value(json_object_get(msg, "id"));
+	tokens = json_integer_value(json_object_get(msg, "tokens"));
+	rate = json_integer_value(json_object_get(msg, "rate"));
+	json_decref(msg);
+	if (bad || id < -BENCH_ID_MAX || id > BENCH_ID_MAX ||
+	    tokens < 0 || tokens > BENCH_MAX_TOKENS ||
+	    rate < 1 || rate > BENCH_MAX_RATE)
+		return (wsh_send_text(ev, BENCH_BAD_STREAM,
+		    sizeof BENCH_BAD_STREAM - 1));
+	return (bench_stream(ev, id, (unsigned)tokens, (unsigned)rate));
+}
+
+int
+main(int argc, char **argv)
+{
+	return (wsh_main(argc, argv, bench, NULL));
+}
