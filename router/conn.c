@@ -24,6 +24,10 @@ struct conn_pss {
 static struct conn	**conn_table;
 static size_t		  conn_table_size;
 static size_t		  conn_table_count;
+static struct lws	 *conn_cb_wsi;	/* whose conn_callback is running */
+
+/* Frames written per WRITEABLE callback at most, for fairness. */
+#define CONN_WRITE_BATCH	16
 
 static void	 conn_table_insert(struct conn *);
 static void	 conn_table_remove(struct conn *);
@@ -39,6 +43,8 @@ static void	 conn_connect_params(struct conn *, struct invocation *);
 static void	 conn_set_paused(struct conn *, int);
 static struct frame *conn_append(struct conn *, int, size_t);
 static int	 conn_write(struct conn *);
+static int	 conn_callback_wsi(struct lws *, enum lws_callback_reasons,
+		     void *, void *, size_t);
 static int	 refuse(struct lws *, int, const char *, const char *);
 static int	 conn_abort(struct conn *, struct lws *, enum err_kind, int,
 		     const char *);
@@ -490,6 +496,21 @@ conn_enqueue(struct conn *c, int kind, const void *data, size_t len)
 	c->q_bytes += len;
 	if (c->q_bytes > c->cfg->send_queue_high && !c->q_paused)
 		conn_set_paused(c, 1);
+	/*
+	 * A frame into an empty queue goes out at once, which saves a turn of
+	 * the poll loop per frame; lws keeps what the socket does not take and
+	 * sends it before the next WRITEABLE. Not from inside this
+	 * connection's own callback, and not a close, which only the
+	 * WRITEABLE callback can carry out.
+	 */
+	if (c->q_head == f && kind != CGI_FRAME_CLOSE &&
+	    c->state == CONN_OPEN && c->wsi != conn_cb_wsi &&
+	    !lws_partial_buffered(c->wsi)) {
+		if (conn_write(c) == -1)
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
+			    LWS_TO_KILL_ASYNC);
+		return (0);
+	}
 	lws_callback_on_writable(c->wsi);
 	return (0);
 }
@@ -707,8 +728,23 @@ conn_write(struct conn *c)
 	return (0);
 }
 
+/* The lws callback of a connection; conn_cb_wsi is set while it runs. */
 int
-conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct lws	*outer = conn_cb_wsi;
+	int		 rv;
+
+	conn_cb_wsi = wsi;
+	rv = conn_callback_wsi(wsi, reason, user, in, len);
+	conn_cb_wsi = outer;
+	return (rv);
+}
+
+static int
+conn_callback_wsi(struct lws *wsi, enum lws_callback_reasons reason,
+    void *user, void *in, size_t len)
 {
 	struct conn_pss		*pss = user;
 	struct conn		*c = pss != NULL ? pss->conn : NULL;
@@ -810,7 +846,14 @@ conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (c == NULL)
 			break;
-		return (conn_write(c));
+		/* Several queued frames per turn, while the socket takes them. */
+		for (n = 0; n < CONN_WRITE_BATCH; n++) {
+			if (conn_write(c) == -1)
+				return (-1);
+			if (c->q_head == NULL || lws_partial_buffered(wsi))
+				break;
+		}
+		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (c == NULL)
 			break;
