@@ -193,7 +193,10 @@ create_vhosts(struct config *cfg)
 		static_mount.extra_mimetypes = &static_mime_json;
 		info.mounts = &static_mount;
 	}
-	if ((router->vh_ws = lws_create_vhost(router->ctx, &info)) == NULL) {
+	listenshare_set(cfg->reuseport);	/* lws does not: see listenshare.c */
+	router->vh_ws = lws_create_vhost(router->ctx, &info);
+	listenshare_set(0);
+	if (router->vh_ws == NULL) {
 		log_warnx("%s: cannot listen on %s", __func__, l->text);
 		return (-1);
 	}

@@ -400,6 +400,9 @@ void		 channel_list(struct conn *, struct dbuf *);
 void		 maskcheck_watch(int);
 int		 maskcheck_violated(int);
 
+/* listenshare.c */
+void		 listenshare_set(int);
+
 /* subproto.c */
 void		 subproto_recv(int, char *, size_t);
 char		*subproto_take(int);
