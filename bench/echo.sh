@@ -134,7 +134,7 @@ EOF
 		server_pids="$rpid,$hpid"
 		;;
 	node-ws)
-		taskset -c $server_cpu "$NODE" "$here/ref/node-ws-echo.js" \
+		taskset -c $server_cpu "$NODE" "$here/ref/node-ws.js" \
 		    "$port" 127.0.0.1 /ws >"$tmp/node.log" 2>&1 &
 		npid=$!
 		started="$npid"
