@@ -138,6 +138,8 @@ static void	cf_reuseport(struct config_parser *, const char *, char **,
 		    size_t);
 static void	cf_instance(struct config_parser *, const char *, char **,
 		    size_t);
+static void	cf_event_loop(struct config_parser *, const char *, char **,
+		    size_t);
 static void	cf_log_level(struct config_parser *, const char *, char **,
 		    size_t);
 static void	cf_global_size(struct config_parser *, const char *, char **,
@@ -175,6 +177,7 @@ static const struct config_directive config_directives[] = {
 	{ "reuseport",		CONFIG_GLOBAL,	1, 1, 0, cf_reuseport },
 	{ "instance",		CONFIG_GLOBAL,	1, 1, 0, cf_instance },
 	{ "log_level",		CONFIG_GLOBAL,	1, 1, 0, cf_log_level },
+	{ "event_loop",		CONFIG_GLOBAL,	1, 1, 0, cf_event_loop },
 	{ "max_message_size",	CONFIG_GLOBAL,	1, 1, 0, cf_global_size },
 	{ "max_output_frame",	CONFIG_GLOBAL,	1, 1, 0, cf_global_size },
 	{ "max_inflight",	CONFIG_GLOBAL,	1, 1, 0, cf_max_inflight },
@@ -1297,6 +1300,18 @@ cf_log_level(struct config_parser *cp, const char *key, char **argv,
 	if (log_level_parse(argv[0], &cp->cfg->log_level) == -1)
 		config_error(cp, key, "\"%s\" is not error, warn, info or "
 		    "debug", argv[0]);
+}
+
+static void
+cf_event_loop(struct config_parser *cp, const char *key, char **argv,
+    size_t argc)
+{
+	if (strcmp(argv[0], "libev") == 0)
+		cp->cfg->event_loop = EVENT_LOOP_LIBEV;
+	else if (strcmp(argv[0], "poll") == 0)
+		cp->cfg->event_loop = EVENT_LOOP_POLL;
+	else
+		config_error(cp, key, "\"%s\" is not libev or poll", argv[0]);
 }
 
 static void

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include "config.h"
@@ -29,6 +30,9 @@ static volatile sig_atomic_t got_term;
 static volatile sig_atomic_t got_hup;
 static lws_sorted_usec_list_t sweep_sul;
 static lws_sorted_usec_list_t drain_sul;
+static lws_sorted_usec_list_t signal_sul;
+
+#define SIGNAL_TICK_USEC	(100 * 1000)	/* see signal_tick */
 static lws_retry_bo_t	 ping_policy;
 static struct lws_http_mount static_mount;
 static const struct lws_protocol_vhost_options static_mime_json = {
@@ -59,6 +63,8 @@ static const struct lws_protocols api_protocols[] = {
 
 static __dead void usage(void);
 static void	 on_signal(int);
+static void	 signal_check(void);
+static void	 signal_tick(lws_sorted_usec_list_t *);
 static void	 lws_log(int, const char *);
 static int	 create_vhosts(struct config *);
 static void	 sweep(lws_sorted_usec_list_t *);
@@ -76,6 +82,33 @@ usage(void)
 {
 	fprintf(stderr, "usage: wsrouter [-tV] [-c file] [-l level]\n");
 	exit(1);
+}
+
+/* Act on the signals caught since the last look. */
+static void
+signal_check(void)
+{
+	if (got_term) {
+		got_term = 0;
+		drain_start();
+	}
+	if (got_hup) {
+		got_hup = 0;
+		reload();
+	}
+}
+
+/*
+ * libev restarts its wait when a signal interrupts it, so the loop might
+ * not turn until the next event: look at the flags on a timer as well.
+ */
+static void
+signal_tick(lws_sorted_usec_list_t *sul)
+{
+	signal_check();
+	if (!router->exiting)
+		lws_sul_schedule(router->ctx, 0, sul, signal_tick,
+		    SIGNAL_TICK_USEC);
 }
 
 static void
@@ -337,6 +370,8 @@ int
 main(int argc, char **argv)
 {
 	struct lws_context_creation_info	 info;
+	struct ev_loop				*loop = NULL;
+	void					*foreign[1];
 	struct config				*cfg;
 	struct sigaction			 sa;
 	const char				*path = DEFAULT_CONFIG;
@@ -411,7 +446,30 @@ main(int argc, char **argv)
 	info.fd_limit_per_thread = 0;
 	/* Room for long tokens in a query, header or subprotocol list. */
 	info.max_http_header_data = HTTP_HEAD_MAX;
-	if ((router->ctx = lws_create_context(&info)) == NULL)
+	/*
+	 * lws 4.1.6's own loop is poll(2) over every descriptor: at 10k idle
+	 * connections it takes a whole core. Through its libev plugin it uses
+	 * epoll. The loop is ours (a "foreign" one to lws), so that we turn
+	 * it, and keep our signal handlers.
+	 */
+	if (cfg->event_loop == EVENT_LOOP_LIBEV) {
+		if ((loop = ev_loop_new(EVFLAG_AUTO)) == NULL)
+			fatalx("cannot create the libev loop");
+		foreign[0] = loop;
+		info.foreign_loops = foreign;
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+	}
+	router->ctx = lws_create_context(&info);
+	if (router->ctx == NULL && loop != NULL) {
+		log_warnx("cannot start the libev event loop (Debian package "
+		    "libwebsockets-evlib-ev); using poll");
+		info.options &= ~LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = NULL;
+		ev_loop_destroy(loop);
+		loop = NULL;
+		router->ctx = lws_create_context(&info);
+	}
+	if (router->ctx == NULL)
 		fatalx("cannot create the libwebsockets context");
 	if (create_vhosts(cfg) == -1) {
 		lws_context_destroy(router->ctx);
@@ -421,21 +479,20 @@ main(int argc, char **argv)
 	    cfg->api_set ? ", management API on " : "",
 	    cfg->api_set ? cfg->api.text : "");
 	lws_sul_schedule(router->ctx, 0, &sweep_sul, sweep, 1000 * 1000);
+	lws_sul_schedule(router->ctx, 0, &signal_sul, signal_tick,
+	    SIGNAL_TICK_USEC);
 
 	while (!router->exiting) {
-		if (lws_service(router->ctx, 0) < 0)
+		if (loop != NULL)
+			ev_run(loop, EVRUN_ONCE);
+		else if (lws_service(router->ctx, 0) < 0)
 			break;
-		if (got_term) {
-			got_term = 0;
-			drain_start();
-		}
-		if (got_hup) {
-			got_hup = 0;
-			reload();
-		}
+		signal_check();
 	}
 	log_info("exiting");
 	lws_context_destroy(router->ctx);
+	if (loop != NULL)
+		ev_loop_destroy(loop);
 	config_unref(router->cfg);
 	free(router);
 	return (0);

@@ -89,6 +89,10 @@ struct listen_addr {
 	unsigned	 unix_mode;
 };
 
+/* The loop under lws: libev (epoll) scales to many connections. */
+#define EVENT_LOOP_LIBEV	0
+#define EVENT_LOOP_POLL		1
+
 struct config {
 	int		 refs;		/* wsrouter.c: config_ref() */
 	char		*file;
@@ -96,6 +100,7 @@ struct config {
 	struct listen_addr api;
 	int		 api_set;
 	int		 reuseport;
+	int		 event_loop;	/* EVENT_LOOP_* */
 	char		*instance;
 	enum log_level	 log_level;
 	size_t		 max_message_size;

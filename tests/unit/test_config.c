@@ -47,6 +47,7 @@ static const char full_conf[] =
     "reuseport on\n"
     "api unix:/run/wsrouter/api.sock 0600\n"
     "instance rt-1\n"
+    "event_loop poll\n"
     "log_level debug\n"
     "max_message_size 64k\n"
     "max_output_frame 2m\n"
@@ -119,6 +120,7 @@ test_full(void)
 	    cfg->listen.port == 8443 && cfg->listen.unix_path == NULL,
 	    "listen");
 	is_int(cfg->reuseport, 1, "reuseport");
+	is_int(cfg->event_loop, EVENT_LOOP_POLL, "event_loop poll");
 	ok(cfg->api_set && strcmp(cfg->api.unix_path,
 	    "/run/wsrouter/api.sock") == 0 && cfg->api.unix_mode == 0600 &&
 	    cfg->api.host == NULL, "api unix socket with mode");
@@ -232,6 +234,7 @@ test_defaults(void)
 	    cfg->listen.port == 8080 && cfg->listen.unix_path == NULL,
 	    "default listen 127.0.0.1:8080");
 	ok(!cfg->api_set && cfg->api.text == NULL, "no api by default");
+	is_int(cfg->event_loop, EVENT_LOOP_LIBEV, "event_loop libev by default");
 	ok(cfg->reuseport == 0 && cfg->instance == NULL &&
 	    cfg->log_level == LOG_LEVEL_INFO &&
 	    cfg->max_message_size == 128 * 1024 &&
@@ -432,6 +435,8 @@ static const struct error_case error_cases[] = {
 	{ "instance too long", "instance abcdefghijklmnopq\n", 0,
 	    "t.conf:1: instance: bad instance name \"abcdefghijklmnopq\" (1-16"
 	    " of A-Z a-z 0-9 _ -)\n" },
+	{ "bad event loop", "event_loop epoll\n", 0,
+	    "t.conf:1: event_loop: \"epoll\" is not libev or poll\n" },
 	{ "bad log level", "log_level verbose\n", 0,
 	    "t.conf:1: log_level: \"verbose\" is not error, warn, info or "
 	    "debug\n" },
