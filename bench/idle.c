@@ -180,7 +180,7 @@ idle_pong(struct client *c, const unsigned char *p, size_t len)
 		return;
 	}
 	memcpy(&sent, p, sizeof sent);
-	if (sent > now) {
+	if (sent > now || now - sent > 3600ull * 1000000000ull) {
 		loadgen_error(lg, ERR_MISMATCH);
 		return;
 	}
