@@ -6,13 +6,7 @@
 'use strict';
 
 const fs = require('fs');
-
-function median(xs) {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
+const { median } = require('../stats');
 
 // Microseconds as milliseconds, two decimals.
 function ms(us) {
