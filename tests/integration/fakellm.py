@@ -353,10 +353,12 @@ def _(fake):
     assert 0.38 < (t_tok - t0) / 1e9 < 0.4 + 0.5 * TIME_SCALE, t_tok - t0
     rec = fake.wait_record(rid_of(r))
     assert (rec["first_token_ns"] - rec["started_ns"]) / 1e9 > 0.38, rec
-    # Taken right after the write: within a few ms of the client's
-    # arrival time, on the same wall clock.
+    # Taken right after the write: close to the client's arrival time,
+    # on the same wall clock. A loaded 2-core machine stalls the client
+    # for tens of ms at times; a stamp taken before the 400 ms delay would
+    # still be caught.
     assert rec["started_ns"] <= rec["first_token_ns"], rec
-    assert abs(rec["first_token_ns"] - t_tok) < 50e6 * TIME_SCALE, \
+    assert abs(rec["first_token_ns"] - t_tok) < 150e6 * TIME_SCALE, \
         (rec["first_token_ns"] - t_tok, rec)
 
 
