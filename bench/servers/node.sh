@@ -1,6 +1,6 @@
 # node.sh: starting the Node reference servers, Node's ws (node-ws) and
 # socket.io v4 (socketio), for the benchmark driver; sourced by it.
-# shellcheck shell=sh disable=SC2034,SC2154
+# shellcheck shell=sh disable=SC2034,SC2154,SC3045
 #
 # start_node_ws PORT, start_socketio PORT: start the server pinned to
 # $server_cpu, log to "$tmp/NAME-node.log", set started, server_pids,
