@@ -23,11 +23,13 @@ need_build() {
 		die "no configured build in $top_builddir: run autoreconf -fi && ./configure first"
 }
 
-# need_ws: the ws module in bench/node_modules, from package-lock.json.
+# need_ws: the ws and socket.io modules in bench/node_modules, from
+# package-lock.json.
 need_ws() {
 	bench_dir=$top_srcdir/bench
-	if [ ! -f "$bench_dir/node_modules/ws/package.json" ]; then
-		say "installing ws into bench/node_modules"
+	if [ ! -f "$bench_dir/node_modules/ws/package.json" ] ||
+	    [ ! -f "$bench_dir/node_modules/socket.io/package.json" ]; then
+		say "installing ws and socket.io into bench/node_modules"
 		(cd "$bench_dir" && npm ci --no-audit --no-fund >/dev/null)
 	fi
 }
