@@ -638,7 +638,11 @@ conn_dispatch(struct conn *c, const void *data, size_t len, int binary)
 		    key, NULL, 0);
 		return;
 	}
-	if (c->ninflight >= c->cfg->max_inflight) {
+	/*
+	 * Messages only: the CONNECT invocation may still be finishing when
+	 * the messages held back behind it are let through.
+	 */
+	if (c->nmessages >= c->cfg->max_inflight) {
 		metrics_error(ERR_BUSY);
 		conn_send_error(c, "busy", "too many requests in flight on "
 		    "this connection", key, NULL, 0);

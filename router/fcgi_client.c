@@ -180,6 +180,8 @@ inv_new(struct conn *c, struct config *cfg, struct pool *p, enum inv_event ev,
 			c->inv_head->cprev = inv;
 		c->inv_head = inv;
 		c->ninflight++;
+		if (ev == INV_MESSAGE)
+			c->nmessages++;
 	}
 	inv_add_param_str(inv, "WS_EVENT", inv_event_names[ev]);
 	inv_add_param_str(inv, "WS_REQUEST_ID", inv->request_id);
@@ -596,6 +598,8 @@ conn_invocation_done(struct conn *c, struct invocation *inv)
 	inv->cnext = inv->cprev = NULL;
 	inv->conn = NULL;
 	c->ninflight--;
+	if (inv->event == INV_MESSAGE)
+		c->nmessages--;
 	conn_drain(c);
 }
 

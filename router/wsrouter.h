@@ -348,7 +348,8 @@ struct conn {
 	char			 close_reason[CLOSE_REASON_MAX + 1];
 
 	struct invocation	*inv_head;	/* in-flight, via inv_cnext */
-	unsigned		 ninflight;
+	unsigned		 ninflight;	/* invocations of every kind */
+	unsigned		 nmessages;	/* MESSAGE ones: max_inflight */
 	struct conn_channel	*channels;
 
 	struct conn		*hnext;
