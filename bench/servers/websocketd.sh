@@ -1,6 +1,6 @@
 # websocketd.sh: starting websocketd (Debian's) for the benchmark driver,
 # with bench/ref/wsd-worker as its program; sourced by it.
-# shellcheck shell=sh disable=SC2034,SC2154
+# shellcheck shell=sh disable=SC2034,SC2154,SC3045
 #
 # start_websocketd PORT: websocketd on 127.0.0.1:PORT, pinned to
 # $server_cpu with the workers it forks; log in "$tmp/websocketd-wsd.log";

@@ -1,6 +1,6 @@
 # wsrouter.sh: starting wsrouter for the benchmark driver, with the
 # benchmark handler (bench/handler) under spawn-fcgi; sourced by it.
-# shellcheck shell=sh disable=SC2034,SC2154
+# shellcheck shell=sh disable=SC2034,SC2154,SC3045
 #
 # start_wsrouter PORT              one router, FastCGI keepalive on
 # start_wsrouter_nokeepalive PORT  the same, a new FastCGI connection per
@@ -33,7 +33,8 @@
 # 19,900 WebSocket connections per process).
 
 # wsr_handler NAME THREADS: start the handler on "$tmp/NAME.sock" and wait
-# up to 10 s for the socket. Sets wsr_sock and wsr_hpid.
+# up to 30 s for the socket (spawn-fcgi has been seen to take 11 s to bind
+# it when others kept the server CPU busy). Sets wsr_sock and wsr_hpid.
 wsr_handler() {
 	WSROUTER=${WSROUTER:-$top_builddir/router/wsrouter}
 	BENCH_HANDLER=${BENCH_HANDLER:-$top_builddir/bench/handler}
@@ -48,14 +49,14 @@ wsr_handler() {
 	started="$started $wsr_hpid"
 	wsr_i=0
 	while [ ! -S "$wsr_sock" ] && kill -0 "$wsr_hpid" 2>/dev/null &&
-	    [ $wsr_i -lt 100 ]; do
+	    [ $wsr_i -lt 300 ]; do
 		sleep 0.1
 		wsr_i=$((wsr_i + 1))
 	done
 	if [ ! -S "$wsr_sock" ]; then
 		kill -0 "$wsr_hpid" 2>/dev/null ||
 			die "$1: the handler exited: $(cat "$tmp/$1-handler.log")"
-		die "$1: no handler socket after 10 s: $(cat "$tmp/$1-handler.log")"
+		die "$1: no handler socket after 30 s: $(cat "$tmp/$1-handler.log")"
 	fi
 }
 
