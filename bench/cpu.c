@@ -29,8 +29,10 @@ static int	 cpu_read_stat(pid_t, struct cpu_proc *);
 static int	 cpu_cmp(const void *, const void *);
 static int	 cpu_in_tree(const struct cpu_proc *, size_t, size_t,
 		     const pid_t *, size_t);
-static size_t	 cpu_scan(struct cpu_proc **);
-static int	 mem_read(pid_t, struct mem_use *);
+static int	 proc_tree(const pid_t *, size_t,
+		     void (*)(const struct cpu_proc *, void *), void *);
+static void	 cpu_add(const struct cpu_proc *, void *);
+static void	 mem_add(const struct cpu_proc *, void *);
 
 /* User plus system seconds of this process. */
 double
@@ -101,26 +103,47 @@ cpu_in_tree(const struct cpu_proc *procs, size_t n, size_t i,
 	return (0);
 }
 
-/* Every process on the machine, sorted by pid; free *procs after. */
-static size_t
-cpu_scan(struct cpu_proc **procs)
+/*
+ * Call fn for each of the given processes and each of their descendants
+ * (a scan of /proc, sorted by pid); -1 if one of the processes is gone.
+ */
+static int
+proc_tree(const pid_t *pids, size_t npids,
+    void (*fn)(const struct cpu_proc *, void *), void *arg)
 {
+	struct cpu_proc	*procs;
 	struct dirent	*de;
 	DIR		*d;
-	size_t		 n = 0;
+	size_t		 n = 0, i, k, found = 0;
 
 	if ((d = opendir("/proc")) == NULL)
 		fatal("%s: /proc", __func__);
-	*procs = xreallocarray(NULL, CPU_MAX_PROCS, sizeof **procs);
+	procs = xreallocarray(NULL, CPU_MAX_PROCS, sizeof *procs);
 	while (n < CPU_MAX_PROCS && (de = readdir(d)) != NULL) {
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
-		if (cpu_read_stat((pid_t)atoi(de->d_name), &(*procs)[n]) == 0)
+		if (cpu_read_stat((pid_t)atoi(de->d_name), &procs[n]) == 0)
 			n++;
 	}
 	closedir(d);
-	qsort(*procs, n, sizeof **procs, cpu_cmp);
-	return (n);
+	qsort(procs, n, sizeof *procs, cpu_cmp);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < npids; k++)
+			if (procs[i].pid == pids[k])
+				found++;
+		if (cpu_in_tree(procs, n, i, pids, npids))
+			fn(&procs[i], arg);
+	}
+	free(procs);
+	return (found < npids ? -1 : 0);
+}
+
+static void
+cpu_add(const struct cpu_proc *p, void *arg)
+{
+	unsigned long long	*ticks = arg;
+
+	*ticks += p->ticks;
 }
 
 /*
@@ -131,39 +154,29 @@ cpu_scan(struct cpu_proc **procs)
 double
 cpu_tree(const pid_t *pids, size_t npids)
 {
-	struct cpu_proc		*procs;
-	size_t			 n, i, k, found = 0;
 	unsigned long long	 ticks = 0;
 	long			 hz = sysconf(_SC_CLK_TCK);
 
 	if (npids == 0)
 		return (0);
-	n = cpu_scan(&procs);
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < npids; k++)
-			if (procs[i].pid == pids[k])
-				found++;
-		if (cpu_in_tree(procs, n, i, pids, npids))
-			ticks += procs[i].ticks;
-	}
-	free(procs);
-	if (found < npids)
+	if (proc_tree(pids, npids, cpu_add, &ticks) == -1)
 		return (-1);
 	return ((double)ticks / (double)(hz > 0 ? hz : 100));
 }
 
-/* Add one process's Rss and Pss (kB) to mu; -1 if it cannot be read. */
-static int
-mem_read(pid_t pid, struct mem_use *mu)
+/* Add one process's Rss and Pss (kB) to the mem_use in arg. */
+static void
+mem_add(const struct cpu_proc *p, void *arg)
 {
+	struct mem_use		*mu = arg;
 	char			 path[64], line[256];
 	FILE			*f;
 	unsigned long long	 v;
 	int			 got = 0;
 
-	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)p->pid);
 	if ((f = fopen(path, "r")) == NULL)
-		return (-1);
+		return;		/* gone since the scan */
 	while (fgets(line, sizeof line, f) != NULL && got != 3) {
 		if (sscanf(line, "Rss: %llu kB", &v) == 1) {
 			mu->mu_rss_kb += v;
@@ -174,10 +187,8 @@ mem_read(pid_t pid, struct mem_use *mu)
 		}
 	}
 	fclose(f);
-	if (got != 3)
-		return (-1);
-	mu->mu_procs++;
-	return (0);
+	if (got == 3)
+		mu->mu_procs++;
 }
 
 /*
@@ -188,20 +199,8 @@ mem_read(pid_t pid, struct mem_use *mu)
 int
 mem_tree(const pid_t *pids, size_t npids, struct mem_use *mu)
 {
-	struct cpu_proc	*procs;
-	size_t		 n, i, k, found = 0;
-
 	memset(mu, 0, sizeof *mu);
-	n = cpu_scan(&procs);
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < npids; k++)
-			if (procs[i].pid == pids[k])
-				found++;
-		if (cpu_in_tree(procs, n, i, pids, npids))
-			(void)mem_read(procs[i].pid, mu);
-	}
-	free(procs);
-	return (found < npids ? -1 : 0);
+	return (proc_tree(pids, npids, mem_add, mu));
 }
 
 /*
