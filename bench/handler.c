@@ -17,44 +17,13 @@
 #include <jansson.h>
 #include <wsrouter/wsh.h>
 
-#define BENCH_ECHO_PREFIX	"{\"type\":\"echo\""
-#define BENCH_MAX_TOKENS	10000
-#define BENCH_MAX_RATE		10000
-#define BENCH_ID_MAX		9007199254740991LL	/* 2^53 - 1, as in JS */
-#define BENCH_BAD_STREAM	"{\"type\":\"error\",\"error\":\"bad stream request\"}"
-#define BENCH_TOKEN_TAIL	",\"text\":\"tok\"}"
+#include "contract.h"
+
 
 static int	 bench(struct wsh_event *, void *);
 static int	 bench_stream(struct wsh_event *, json_int_t, unsigned,
 		     unsigned);
 static int	 bench_wait_until(struct wsh_event *, uint64_t);
-static uint64_t	 bench_mono_ns(void);
-static size_t	 bench_utoa(char *, uint64_t);
-
-static uint64_t
-bench_mono_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
-}
-
-/* Write v in decimal to p (room for 20 digits); returns the length. */
-static size_t
-bench_utoa(char *p, uint64_t v)
-{
-	char	tmp[20];
-	size_t	n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return (n);
-}
 
 /*
  * Sleep until the monotonic time due (ns); -1 as soon as the router hangs
@@ -73,7 +42,7 @@ bench_wait_until(struct wsh_event *ev, uint64_t due)
 	int		n;
 
 	for (;;) {
-		if ((now = bench_mono_ns()) >= due)
+		if ((now = contract_mono_ns()) >= due)
 			return (0);
 		left = due - now;
 		ts.tv_sec = (time_t)(left / 1000000000ULL);
@@ -100,31 +69,21 @@ static int
 bench_stream(struct wsh_event *ev, json_int_t id, unsigned tokens,
     unsigned rate)
 {
-	char		 buf[160];
-	uint64_t	 start, t;
+	char		 buf[CONTRACT_LINE_MAX];
+	uint64_t	 start;
 	size_t		 len;
 	unsigned	 k;
-	int		 n;
 
-	start = bench_mono_ns();
+	start = contract_mono_ns();
 	for (k = 0; k < tokens; k++) {
 		if (k > 0 && bench_wait_until(ev,
-		    start + (uint64_t)k * 1000000000ULL / rate) == -1)
+		    contract_due(start, k, rate)) == -1)
 			return (0);	/* the client is gone: stop quietly */
-		n = snprintf(buf, sizeof buf,
-		    "{\"type\":\"token\",\"id\":%" JSON_INTEGER_FORMAT
-		    ",\"i\":%u,\"t\":", id, k);
-		len = (size_t)n;	/* < 80: id has at most 17 digits */
-		t = bench_mono_ns();
-		len += bench_utoa(buf + len, t);
-		memcpy(buf + len, BENCH_TOKEN_TAIL, sizeof BENCH_TOKEN_TAIL - 1);
-		len += sizeof BENCH_TOKEN_TAIL - 1;
+		len = contract_token(buf, id, k, "");
 		if (wsh_send_text(ev, buf, len) == -1)
 			return (0);
 	}
-	n = snprintf(buf, sizeof buf, "{\"type\":\"done\",\"id\":%"
-	    JSON_INTEGER_FORMAT "}", id);
-	wsh_send_text(ev, buf, (size_t)n);
+	wsh_send_text(ev, buf, contract_done(buf, id, ""));
 	return (0);
 }
 
@@ -149,9 +108,9 @@ bench(struct wsh_event *ev, void *arg)
 	 * cheap as handlers/examples/echo. Anything else is parsed once: a
 	 * stream request starts a stream, any other message is echoed too.
 	 */
-	if (len >= sizeof BENCH_ECHO_PREFIX - 1 &&
-	    memcmp(payload, BENCH_ECHO_PREFIX,
-	    sizeof BENCH_ECHO_PREFIX - 1) == 0)
+	if (len >= sizeof CONTRACT_ECHO_PREFIX - 1 &&
+	    memcmp(payload, CONTRACT_ECHO_PREFIX,
+	    sizeof CONTRACT_ECHO_PREFIX - 1) == 0)
 		return (wsh_send_text(ev, payload, len));
 
 	if ((msg = json_loadb(payload, len, 0, NULL)) == NULL)
@@ -168,11 +127,11 @@ bench(struct wsh_event *ev, void *arg)
 	tokens = json_integer_value(json_object_get(msg, "tokens"));
 	rate = json_integer_value(json_object_get(msg, "rate"));
 	json_decref(msg);
-	if (bad || id < -BENCH_ID_MAX || id > BENCH_ID_MAX ||
-	    tokens < 0 || tokens > BENCH_MAX_TOKENS ||
-	    rate < 1 || rate > BENCH_MAX_RATE)
-		return (wsh_send_text(ev, BENCH_BAD_STREAM,
-		    sizeof BENCH_BAD_STREAM - 1));
+	if (bad || id < -CONTRACT_ID_MAX || id > CONTRACT_ID_MAX ||
+	    tokens < 0 || tokens > CONTRACT_MAX_TOKENS ||
+	    rate < 1 || rate > CONTRACT_MAX_RATE)
+		return (wsh_send_text(ev, CONTRACT_BAD_STREAM,
+		    sizeof CONTRACT_BAD_STREAM - 1));
 	return (bench_stream(ev, id, (unsigned)tokens, (unsigned)rate));
 }
 

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "contract.h"
 #include "loadgen.h"
 
 #define LG_MAX_EVENTS		1024
@@ -94,13 +95,11 @@ usage(void)
 	exit(1);
 }
 
+/* The servers' clock too (contract.h): token stamps compare with it. */
 uint64_t
 mono_nsec(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+	return (contract_mono_ns());
 }
 
 static uint64_t

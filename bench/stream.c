@@ -17,14 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
 #include "loadgen.h"
 
-#define ST_TOKEN	"{\"type\":\"token\",\"id\":"
-#define ST_DONE		"{\"type\":\"done\",\"id\":"
-#define ST_ERROR	"{\"type\":\"error\""
-#define ST_TEXT		",\"text\":\"tok\"}"
-#define ST_MAX_TOKENS	10000
-#define ST_MAX_RATE	10000
 
 struct stream_conn {
 	uint64_t	 sc_sent;	/* mono_nsec() of the request */
@@ -103,10 +98,10 @@ stream_option(struct loadgen *lg, const char *key, const char *val)
 	d = strtod(val, &end);
 	if (errno != 0 || end == val || *end != '\0' || !(d >= 0))
 		fatalx("stream: bad value for %s: %s", key, val);
-	if (strcmp(key, "tokens") == 0 && d >= 1 && d <= ST_MAX_TOKENS &&
+	if (strcmp(key, "tokens") == 0 && d >= 1 && d <= CONTRACT_MAX_TOKENS &&
 	    d == (unsigned)d)
 		stream_opts.tokens = (unsigned)d;
-	else if (strcmp(key, "rate") == 0 && d >= 1 && d <= ST_MAX_RATE &&
+	else if (strcmp(key, "rate") == 0 && d >= 1 && d <= CONTRACT_MAX_RATE &&
 	    d == (unsigned)d)
 		stream_opts.rate = (unsigned)d;
 	else if (strcmp(key, "spread") == 0 && d <= 3600)
@@ -253,8 +248,9 @@ stream_message(struct client *c, int opcode, const unsigned char *p,
 	const unsigned char	*q, *end = p + len;
 	uint64_t		 now = mono_nsec(), id, i, t;
 
-	if (opcode == WS_OP_TEXT && len >= sizeof(ST_ERROR) - 1 &&
-	    memcmp(p, ST_ERROR, sizeof(ST_ERROR) - 1) == 0) {
+	if (opcode == WS_OP_TEXT && len >= sizeof(CONTRACT_ERROR_PREFIX) - 1 &&
+	    memcmp(p, CONTRACT_ERROR_PREFIX,
+	    sizeof(CONTRACT_ERROR_PREFIX) - 1) == 0) {
 		loadgen_error(lg, ERR_SERVER);
 		if (lg->lg_errors[ERR_SERVER] <= 3)
 			log_warnx("connection %u: %.*s", c->c_id,
@@ -264,13 +260,14 @@ stream_message(struct client *c, int opcode, const unsigned char *p,
 	}
 	if (opcode != WS_OP_TEXT || sc->sc_state != ST_RUNNING)
 		goto mismatch;
-	if ((q = stream_number(p, end, ST_TOKEN, &id)) != NULL) {
+	if ((q = stream_number(p, end, CONTRACT_TOKEN_PREFIX, &id)) != NULL) {
 		if (id != c->c_id + 1 ||
 		    (q = stream_number(q, end, ",\"i\":", &i)) == NULL ||
 		    i != sc->sc_next ||
 		    (q = stream_number(q, end, ",\"t\":", &t)) == NULL ||
-		    (size_t)(end - q) != sizeof(ST_TEXT) - 1 ||
-		    memcmp(q, ST_TEXT, sizeof(ST_TEXT) - 1) != 0 ||
+		    (size_t)(end - q) != sizeof(CONTRACT_TOKEN_TAIL) - 1 ||
+		    memcmp(q, CONTRACT_TOKEN_TAIL,
+		    sizeof(CONTRACT_TOKEN_TAIL) - 1) != 0 ||
 		    i >= s->s_tokens)
 			goto mismatch;
 		sc->sc_next++;
@@ -290,7 +287,7 @@ stream_message(struct client *c, int opcode, const unsigned char *p,
 		s->s_last[c->c_id] = now;
 		return;
 	}
-	if ((q = stream_number(p, end, ST_DONE, &id)) != NULL &&
+	if ((q = stream_number(p, end, CONTRACT_DONE_PREFIX, &id)) != NULL &&
 	    id == c->c_id + 1 && end - q == 1 && *q == '}') {
 		if (sc->sc_next != s->s_tokens)
 			goto mismatch;

@@ -24,14 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../contract.h"
+
 #define WSD_LINE_MAX	(64 * 1024)
-#define WSD_MAX_TOKENS	10000
-#define WSD_MAX_RATE	10000
-#define WSD_ID_MAX	9007199254740991LL	/* 2^53 - 1, as in JS */
-#define WSD_ECHO_PREFIX	"{\"type\":\"echo\""
-#define WSD_BAD_STREAM	"{\"type\":\"error\",\"error\":\"bad stream request\"}\n"
+#define WSD_BAD_STREAM	CONTRACT_BAD_STREAM "\n"
 #define WSD_TOO_LONG	"{\"type\":\"error\",\"error\":\"message too long\"}\n"
-#define WSD_TOKEN_TAIL	",\"text\":\"tok\"}\n"
 
 static int	 wsd_read_line(char *, size_t, size_t *);
 static int	 wsd_write(const char *, size_t);
@@ -39,33 +36,6 @@ static int	 wsd_number(const char *, size_t, const char *, long long *);
 static int	 wsd_message(char *, size_t);
 static int	 wsd_stream(long long, unsigned, unsigned);
 static int	 wsd_wait_until(uint64_t);
-static uint64_t	 wsd_mono_ns(void);
-static size_t	 wsd_utoa(char *, uint64_t);
-
-static uint64_t
-wsd_mono_ns(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
-}
-
-/* Write v in decimal to p (room for 20 digits); returns the length. */
-static size_t
-wsd_utoa(char *p, uint64_t v)
-{
-	char	tmp[20];
-	size_t	n = 0, i;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		p[i] = tmp[n - 1 - i];
-	return (n);
-}
 
 /*
  * Read one line (without its newline) into buf, of at most max bytes.
@@ -142,7 +112,7 @@ wsd_wait_until(uint64_t due)
 	int		n;
 
 	for (;;) {
-		if ((now = wsd_mono_ns()) >= due)
+		if ((now = contract_mono_ns()) >= due)
 			return (0);
 		left = due - now;
 		ts.tv_sec = (time_t)(left / 1000000000ULL);
@@ -163,28 +133,18 @@ wsd_wait_until(uint64_t due)
 static int
 wsd_stream(long long id, unsigned tokens, unsigned rate)
 {
-	char		 buf[160];
+	char		 buf[CONTRACT_LINE_MAX];
 	uint64_t	 start;
-	size_t		 len;
 	unsigned	 k;
-	int		 n;
 
-	start = wsd_mono_ns();
+	start = contract_mono_ns();
 	for (k = 0; k < tokens; k++) {
-		if (k > 0 && wsd_wait_until(start +
-		    (uint64_t)k * 1000000000ULL / rate) == -1)
+		if (k > 0 && wsd_wait_until(contract_due(start, k, rate)) == -1)
 			return (-1);
-		n = snprintf(buf, sizeof buf,
-		    "{\"type\":\"token\",\"id\":%lld,\"i\":%u,\"t\":", id, k);
-		len = (size_t)n;	/* < 80: id has at most 17 digits */
-		len += wsd_utoa(buf + len, wsd_mono_ns());
-		memcpy(buf + len, WSD_TOKEN_TAIL, sizeof WSD_TOKEN_TAIL - 1);
-		len += sizeof WSD_TOKEN_TAIL - 1;
-		if (wsd_write(buf, len) == -1)
+		if (wsd_write(buf, contract_token(buf, id, k, "\n")) == -1)
 			return (-1);
 	}
-	n = snprintf(buf, sizeof buf, "{\"type\":\"done\",\"id\":%lld}\n", id);
-	return (wsd_write(buf, (size_t)n));
+	return (wsd_write(buf, contract_done(buf, id, "\n")));
 }
 
 /*
@@ -198,15 +158,15 @@ wsd_message(char *buf, size_t len)
 	long long	id, tokens, rate;
 
 	buf[len] = '\n';
-	if ((len < sizeof WSD_ECHO_PREFIX - 1 ||
-	    memcmp(buf, WSD_ECHO_PREFIX, sizeof WSD_ECHO_PREFIX - 1) != 0) &&
+	if ((len < sizeof CONTRACT_ECHO_PREFIX - 1 ||
+	    memcmp(buf, CONTRACT_ECHO_PREFIX, sizeof CONTRACT_ECHO_PREFIX - 1) != 0) &&
 	    memmem(buf, len, "\"type\":\"stream\"", 15) != NULL) {
 		if (wsd_number(buf, len, "\"id\":", &id) == -1 ||
 		    wsd_number(buf, len, "\"tokens\":", &tokens) == -1 ||
 		    wsd_number(buf, len, "\"rate\":", &rate) == -1 ||
-		    id < -WSD_ID_MAX || id > WSD_ID_MAX ||
-		    tokens < 0 || tokens > WSD_MAX_TOKENS ||
-		    rate < 1 || rate > WSD_MAX_RATE)
+		    id < -CONTRACT_ID_MAX || id > CONTRACT_ID_MAX ||
+		    tokens < 0 || tokens > CONTRACT_MAX_TOKENS ||
+		    rate < 1 || rate > CONTRACT_MAX_RATE)
 			return (wsd_write(WSD_BAD_STREAM,
 			    sizeof WSD_BAD_STREAM - 1));
 		return (wsd_stream(id, (unsigned)tokens, (unsigned)rate));
