@@ -13,12 +13,11 @@
 'use strict';
 
 const http = require('http');
+const { BAD_STREAM, isEchoFast, streamRequest, startStream, stopStreams } = require('./contract');
 
 const port = Number(process.argv[2] || 0);
 const publishUrl = new URL(process.argv[3] || 'http://127.0.0.1:5561/publish/');
 
-const MAX_TOKENS = 10000;
-const MAX_RATE = 10000;
 const MAX_BODY = 1 << 20;
 
 const EVENTS_TYPE = 'application/websocket-events';
@@ -27,11 +26,6 @@ const EVENTS_TYPE = 'application/websocket-events';
 // default prefix would be "m:"). Contract messages start with "{".
 const GRIP_EXT = 'grip; message-prefix=""';
 
-// The echo fast path: a message whose first bytes are exactly this is sent
-// back as is, without parsing it. Anything else is parsed once: a stream
-// request starts a stream, any other message is echoed too.
-const ECHO_PREFIX = Buffer.from('{"type":"echo"');
-const BAD_STREAM = Buffer.from('{"type":"error","error":"bad stream request"}');
 
 // Pushpin's publish server answers every request with "Connection: close"
 // (corelib/simplehttpserver.cpp in Pushpin 1.36), so the keep-alive agent
@@ -43,10 +37,6 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const conns = new Map();
 
 let publishErrors = 0;
-
-function isInt(v, lo, hi) {
-  return Number.isSafeInteger(v) && v >= lo && v <= hi;
-}
 
 // Parse a WebSocket-over-HTTP body: "TYPE[ HEXLEN]\r\n[CONTENT\r\n]"...
 // Returns [{ type, content }] or null if malformed.
@@ -80,23 +70,6 @@ function pushEvent(out, type, content) {
   if (typeof content === 'string') content = Buffer.from(content);
   out.push(Buffer.from(`${type} ${content.length.toString(16)}\r\n`), content,
     Buffer.from('\r\n'));
-}
-
-// A stream request: the object, or null if the message is no stream request
-// at all; throws if it is one with bad values.
-function streamRequest(data) {
-  let req;
-  try {
-    req = JSON.parse(data.toString());
-  } catch (e) {
-    return null;
-  }
-  if (req === null || typeof req !== 'object' || req.type !== 'stream') return null;
-  if (!isInt(req.id, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ||
-      !isInt(req.tokens, 0, MAX_TOKENS) || !isInt(req.rate, 1, MAX_RATE)) {
-    throw new Error('bad stream request');
-  }
-  return req;
 }
 
 // Publishing. Items of one channel must reach Pushpin in order, and
@@ -167,37 +140,11 @@ function flush() {
   req.end(body);
 }
 
-// Token k is due at start + k * 1e9 / rate ns, scheduled against the start
-// time so that timer lateness does not add up; a late timer queues every
-// token that is due.
-function startStream(conn, req) {
-  const start = process.hrtime.bigint();
-  const stream = { timer: null };
-  let k = 0;
-
-  conn.streams.add(stream);
-  const step = () => {
-    stream.timer = null;
-    if (conn.gone) return;
-    const now = Number(process.hrtime.bigint() - start);
-    while (k < req.tokens && k * 1e9 / req.rate <= now) enqueue(conn, req.id, k++);
-    if (k >= req.tokens) {
-      enqueue(conn, req.id, -1);
-      conn.streams.delete(stream);
-      return;
-    }
-    const wait = (k * 1e9 / req.rate - Number(process.hrtime.bigint() - start)) / 1e6;
-    stream.timer = setTimeout(step, Math.max(1, Math.ceil(wait)));
-  };
-  // After this request's response: the token may not overtake the answer.
-  setImmediate(step);
-}
-
 function forget(cid) {
   const conn = conns.get(cid);
   if (conn === undefined) return;
   conn.gone = true;
-  for (const s of conn.streams) clearTimeout(s.timer);
+  stopStreams(conn.streams);
   conns.delete(cid);
 }
 
@@ -220,8 +167,9 @@ function handleEvents(cid, events, res) {
       break;
     case 'TEXT': {
       const data = ev.content;
-      if (data.length >= ECHO_PREFIX.length &&
-          data.compare(ECHO_PREFIX, 0, ECHO_PREFIX.length, 0, ECHO_PREFIX.length) === 0) {
+      // Echo takes the fast path; anything else is parsed once: a stream
+      // request starts a stream, any other message is echoed too.
+      if (isEchoFast(data)) {
         pushEvent(out, 'TEXT', data);
         break;
       }
@@ -233,7 +181,17 @@ function handleEvents(cid, events, res) {
         break;
       }
       if (req === null || conn === undefined) pushEvent(out, 'TEXT', data);
-      else startStream(conn, req);
+      else {
+        const c = conn;
+        // defer: after this request's response, which a token must not
+        // overtake.
+        startStream(c.streams, req, {
+          open: () => !c.gone,
+          token: (k) => enqueue(c, req.id, k),
+          done: () => enqueue(c, req.id, -1),
+          defer: true,
+        });
+      }
       break;
     }
     case 'BINARY':

@@ -11,54 +11,16 @@
 const http = require('http');
 const path = require('path');
 const { Server } = require(path.join(__dirname, '..', 'node_modules', 'socket.io'));
+const { BAD_STREAM, validStream, startStream, stopStreams } = require('./contract');
 
 const port = Number(process.argv[2] || 0);
 const host = process.argv[3] || '127.0.0.1';
-
-const MAX_TOKENS = 10000;
-const MAX_RATE = 10000;
-const BAD_STREAM = { type: 'error', error: 'bad stream request' };
-
-function isInt(v, lo, hi) {
-  return Number.isSafeInteger(v) && v >= lo && v <= hi;
-}
 
 // The monotonic clock in ns as a Number, which socket.io serializes as
 // JSON. Exact while CLOCK_MONOTONIC is below 2^53 ns, about 104 days of
 // uptime; beyond that the low bits round.
 function monoNs() {
   return Number(process.hrtime.bigint());
-}
-
-// Token k is due at start + k * 1e9 / rate ns, scheduled against the start
-// time so that timer lateness does not add up; a late timer sends every
-// token that is due, each with its own stamp.
-function startStream(socket, streams, req) {
-  const start = process.hrtime.bigint();
-  const stream = { timer: null };
-  let k = 0;
-
-  streams.add(stream);
-  const step = () => {
-    stream.timer = null;
-    if (!socket.connected) {
-      streams.delete(stream);
-      return;
-    }
-    const now = Number(process.hrtime.bigint() - start);
-    while (k < req.tokens && k * 1e9 / req.rate <= now) {
-      socket.emit('message', { type: 'token', id: req.id, i: k, t: monoNs(), text: 'tok' });
-      k++;
-    }
-    if (k >= req.tokens) {
-      socket.emit('message', { type: 'done', id: req.id });
-      streams.delete(stream);
-      return;
-    }
-    const wait = (k * 1e9 / req.rate - Number(process.hrtime.bigint() - start)) / 1e6;
-    stream.timer = setTimeout(step, Math.max(1, Math.ceil(wait)));
-  };
-  step();
 }
 
 const httpServer = http.createServer((req, res) => {
@@ -85,17 +47,17 @@ io.on('connection', (socket) => {
       socket.emit('message', msg);
       return;
     }
-    if (!isInt(msg.id, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) ||
-        !isInt(msg.tokens, 0, MAX_TOKENS) || !isInt(msg.rate, 1, MAX_RATE)) {
-      socket.emit('message', BAD_STREAM);
+    if (!validStream(msg)) {
+      socket.emit('message', JSON.parse(BAD_STREAM));
       return;
     }
-    startStream(socket, streams, msg);
+    startStream(streams, msg, {
+      open: () => socket.connected,
+      token: (k) => socket.emit('message', { type: 'token', id: msg.id, i: k, t: monoNs(), text: 'tok' }),
+      done: () => socket.emit('message', { type: 'done', id: msg.id }),
+    });
   });
-  socket.on('disconnect', () => {
-    for (const s of streams) clearTimeout(s.timer);
-    streams.clear();
-  });
+  socket.on('disconnect', () => stopStreams(streams));
 });
 
 httpServer.listen(port, host, () => {
