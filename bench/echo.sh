@@ -35,7 +35,7 @@ usage: $0 [-c conns] [-d seconds] [-m size] [-o dir] [-r runs]
   -m SIZE     message size in bytes (default $size)
   -t THREADS  echo handler threads, and the pool's concurrency (default $threads)
   -s LIST     servers, comma-separated (default $servers):
-              wsrouter              router + C echo handler, FastCGI keepalive on
+              wsrouter              router + bench/handler, FastCGI keepalive on
               wsrouter-nokeepalive  the same, a new FastCGI connection per message
               node-ws               Node's ws echoing in-process
   -o DIR      where results go (default bench/results)
@@ -68,11 +68,9 @@ need_build
 say "building loadgen, wsrouter and the echo handler"
 make -s -C "$top_builddir/lib" >/dev/null
 make -s -C "$top_builddir/router" wsrouter >/dev/null
-make -s -C "$top_builddir/handlers" examples/echo >/dev/null
-make -s -C "$top_builddir/bench" loadgen >/dev/null
+make -s -C "$top_builddir/handlers" sdk/libwsh.a >/dev/null
+make -s -C "$top_builddir/bench" loadgen handler >/dev/null
 LOADGEN=$top_builddir/bench/loadgen
-WSROUTER=$top_builddir/router/wsrouter
-ECHO_HANDLER=$top_builddir/handlers/examples/echo
 if grep -q '^WSR_CFLAGS.*fsanitize' "$top_builddir/Makefile"; then
 	say "warning: the build uses sanitizers; the numbers will be low"
 fi
@@ -90,62 +88,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server NAME PORT: sets server_pids (comma-separated, for loadgen -C)
-# and started (space-separated, for stop_pids).
-start_server() {
-	name=$1
-	port=$2
-	case $name in
-	wsrouter|wsrouter-nokeepalive)
-		keepalive=on
-		[ "$name" = wsrouter ] || keepalive=off
-		sock=$tmp/echo.sock
-		rm -f "$sock"
-		WSH_THREADS=$threads taskset -c $server_cpu "$SPAWN_FCGI" -n \
-		    -s "$sock" -M 0600 -- "$ECHO_HANDLER" >"$tmp/handler.log" 2>&1 &
-		hpid=$!
-		started="$hpid"
-		i=0
-		while [ ! -S "$sock" ] && [ $i -lt 50 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		[ -S "$sock" ] || die "the echo handler did not start: $(cat "$tmp/handler.log")"
-		cat >"$tmp/wsrouter.conf" <<EOF
-listen 127.0.0.1:$port
-log_level warn
-
-pool echo {
-    address unix:$sock
-    concurrency $threads
-    keepalive $keepalive
-}
-
-endpoint /ws {
-    route \$default echo
-}
-EOF
-		"$WSROUTER" -t -c "$tmp/wsrouter.conf" >/dev/null ||
-			die "wsrouter rejects the benchmark configuration"
-		taskset -c $server_cpu "$WSROUTER" -c "$tmp/wsrouter.conf" \
-		    >"$tmp/router.log" 2>&1 &
-		rpid=$!
-		started="$rpid $hpid"
-		server_pids="$rpid,$hpid"
-		;;
-	node-ws)
-		taskset -c $server_cpu "$NODE" "$here/ref/node-ws.js" \
-		    "$port" 127.0.0.1 /ws >"$tmp/node.log" 2>&1 &
-		npid=$!
-		started="$npid"
-		server_pids="$npid"
-		;;
-	*)
-		die "unknown server: $name"
-		;;
-	esac
-	wait_port "$port" || die "$name did not listen on port $port"
-}
+# shellcheck source=bench/servers.sh
+. "$here/servers.sh"
 
 mkdir -p "$resdir"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -179,7 +123,8 @@ while [ $run -le "$runs" ]; do
 	fi
 	for name in $list; do
 		port=$(free_port)
-		start_server "$name" "$port"
+		rm -f "$tmp"/*.log
+		BENCH_THREADS=$threads start_server "$name" "$port"
 		rc=0
 		taskset -c $load_cpu "$LOADGEN" -u "127.0.0.1:$port" -p /ws \
 		    -c "$conns" -d "$duration" -w "$warmup" -m "$size" \
@@ -205,13 +150,13 @@ while [ $run -le "$runs" ]; do
 		"$NODE" "$here/report.js" line "$run" <"$tmp/line" >&2
 		if [ $rc -ne 0 ] || [ -s "$tmp/loadgen.err" ] || [ -n "$early" ]; then
 			sed 's/^/  loadgen: /' "$tmp/loadgen.err" >&2
-			for log in router handler node; do
-				[ -s "$tmp/$log.log" ] || continue
-				cp "$tmp/$log.log" "$resdir/echo-$stamp-$name-run$run-$log.log"
-				say "  $log log kept: $resdir/echo-$stamp-$name-run$run-$log.log"
+			for log in "$tmp"/*.log; do
+				[ -s "$log" ] || continue
+				kept=$resdir/echo-$stamp-$name-run$run-$(basename "$log")
+				cp "$log" "$kept"
+				say "  log kept: $kept"
 			done
 		fi
-		rm -f "$tmp/router.log" "$tmp/handler.log" "$tmp/node.log"
 	done
 	run=$((run + 1))
 done
