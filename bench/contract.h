@@ -7,6 +7,8 @@
 #ifndef CONTRACT_H
 #define CONTRACT_H
 
+#include <errno.h>
+#include <poll.h>		/* ppoll and POLLRDHUP: _GNU_SOURCE first */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +40,39 @@ static inline uint64_t
 contract_due(uint64_t start, unsigned k, unsigned rate)
 {
 	return (start + (uint64_t)k * 1000000000ULL / rate);
+}
+
+/*
+ * Sleep until the monotonic time due (ns); -1 as soon as fd hangs up (with
+ * events POLLRDHUP, or 0 for a pipe, where only the hangup can wake it).
+ * One ppoll per wait, for nanosecond timeouts and an immediate wake on the
+ * hangup; the time left is read again after every wake, so a late wake
+ * does not shift the tokens after it.
+ */
+static inline int
+contract_wait_until(int fd, short events, uint64_t due)
+{
+	struct pollfd	pfd;
+	struct timespec	ts;
+	uint64_t	now, left;
+	int		n;
+
+	for (;;) {
+		if ((now = contract_mono_ns()) >= due)
+			return (0);
+		left = due - now;
+		ts.tv_sec = (time_t)(left / 1000000000ULL);
+		ts.tv_nsec = (long)(left % 1000000000ULL);
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = ppoll(&pfd, 1, &ts, NULL);
+		if (n == -1 && errno != EINTR)
+			return (-1);
+		if (n == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR |
+		    POLLNVAL)) != 0)
+			return (-1);
+	}
 }
 
 /*

@@ -23,41 +23,6 @@
 static int	 bench(struct wsh_event *, void *);
 static int	 bench_stream(struct wsh_event *, json_int_t, unsigned,
 		     unsigned);
-static int	 bench_wait_until(struct wsh_event *, uint64_t);
-
-/*
- * Sleep until the monotonic time due (ns); -1 as soon as the router hangs
- * up the request. One ppoll on the request's socket per wait: nanosecond
- * timeouts (wsh_sleep_ms rounds to whole milliseconds, which would move
- * every token of a 10000/s stream) and an immediate wake on the hangup.
- * The remaining time is taken from the clock again after every wake, so a
- * late wake does not shift the tokens after it.
- */
-static int
-bench_wait_until(struct wsh_event *ev, uint64_t due)
-{
-	struct pollfd	pfd;
-	struct timespec	ts;
-	uint64_t	now, left;
-	int		n;
-
-	for (;;) {
-		if ((now = contract_mono_ns()) >= due)
-			return (0);
-		left = due - now;
-		ts.tv_sec = (time_t)(left / 1000000000ULL);
-		ts.tv_nsec = (long)(left % 1000000000ULL);
-		pfd.fd = wsh_fd(ev);
-		pfd.events = POLLRDHUP;
-		pfd.revents = 0;
-		n = ppoll(&pfd, 1, &ts, NULL);
-		if (n == -1 && errno != EINTR)
-			return (-1);
-		if (n == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR |
-		    POLLNVAL)) != 0)
-			return (-1);
-	}
-}
 
 /*
  * Token k goes out at start + k s / rate: against the start time, so that
@@ -76,7 +41,8 @@ bench_stream(struct wsh_event *ev, json_int_t id, unsigned tokens,
 
 	start = contract_mono_ns();
 	for (k = 0; k < tokens; k++) {
-		if (k > 0 && bench_wait_until(ev,
+		/* wsh_sleep_ms has whole milliseconds; this, nanoseconds. */
+		if (k > 0 && contract_wait_until(wsh_fd(ev), POLLRDHUP,
 		    contract_due(start, k, rate)) == -1)
 			return (0);	/* the client is gone: stop quietly */
 		len = contract_token(buf, id, k, "");

@@ -35,7 +35,6 @@ static int	 wsd_write(const char *, size_t);
 static int	 wsd_number(const char *, size_t, const char *, long long *);
 static int	 wsd_message(char *, size_t);
 static int	 wsd_stream(long long, unsigned, unsigned);
-static int	 wsd_wait_until(uint64_t);
 
 /*
  * Read one line (without its newline) into buf, of at most max bytes.
@@ -102,33 +101,6 @@ wsd_number(const char *line, size_t len, const char *key, long long *v)
 	return (0);
 }
 
-/* Sleep until the monotonic time due (ns); -1 once standard input hangs up. */
-static int
-wsd_wait_until(uint64_t due)
-{
-	struct pollfd	pfd;
-	struct timespec	ts;
-	uint64_t	now, left;
-	int		n;
-
-	for (;;) {
-		if ((now = contract_mono_ns()) >= due)
-			return (0);
-		left = due - now;
-		ts.tv_sec = (time_t)(left / 1000000000ULL);
-		ts.tv_nsec = (long)(left % 1000000000ULL);
-		/* No events: only a hangup (POLLHUP) wakes it, not a line. */
-		pfd.fd = STDIN_FILENO;
-		pfd.events = 0;
-		pfd.revents = 0;
-		n = ppoll(&pfd, 1, &ts, NULL);
-		if (n == -1 && errno != EINTR)
-			return (-1);
-		if (n == 1)
-			return (-1);
-	}
-}
-
 /* Token k at start + k s / rate, against the start so drift does not add up. */
 static int
 wsd_stream(long long id, unsigned tokens, unsigned rate)
@@ -139,7 +111,9 @@ wsd_stream(long long id, unsigned tokens, unsigned rate)
 
 	start = contract_mono_ns();
 	for (k = 0; k < tokens; k++) {
-		if (k > 0 && wsd_wait_until(contract_due(start, k, rate)) == -1)
+		/* Until the token is due, or websocketd closes our input. */
+		if (k > 0 && contract_wait_until(STDIN_FILENO, 0,
+		    contract_due(start, k, rate)) == -1)
 			return (-1);
 		if (wsd_write(buf, contract_token(buf, id, k, "\n")) == -1)
 			return (-1);
