@@ -46,6 +46,7 @@ static int	 conn_write(struct conn *);
 static int	 conn_callback_wsi(struct lws *, enum lws_callback_reasons,
 		     void *, void *, size_t);
 static int	 refuse(struct lws *, int, const char *, const char *);
+static void	 conn_drop_queue(struct conn *);
 static int	 conn_abort(struct conn *, struct lws *, enum err_kind, int,
 		     const char *);
 static const struct endpoint *upgrade_endpoint(struct lws *);
@@ -68,17 +69,26 @@ refuse(struct lws *wsi, int status, const char *text, const char *extra)
 	return (-1);
 }
 
-/* Close at once from a receive callback, for a protocol violation. */
+/*
+ * Close from a receive callback, for a protocol violation. Returning -1 here
+ * would make lws 4.1.6 throw away the rest of what it has read and lose its
+ * place in the frame: the next read, unmasked at the wrong offset, can fail
+ * its UTF-8 check before the close frame is out, and the client sees the
+ * TCP connection drop with no close code. So stop reading (lws keeps the
+ * unread bytes), drop what is queued, and let the WRITEABLE callback send
+ * the close, as conn_close does.
+ */
 static int
 conn_abort(struct conn *c, struct lws *wsi, enum err_kind kind, int code,
     const char *reason)
 {
 	metrics_error(kind);
-	c->close_code = code;
-	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
-	lws_close_reason(wsi, code, (unsigned char *)c->close_reason,
-	    strlen(c->close_reason));
-	return (-1);
+	if (c->state >= CONN_CLOSING)
+		return (-1);	/* our close is on its way already */
+	conn_drop_queue(c);
+	conn_close(c, code, reason);
+	lws_rx_flow_control(wsi, 0);
+	return (0);
 }
 
 /* The endpoint of an upgrade request's path, or NULL. */
@@ -298,8 +308,10 @@ conn_new(struct lws *wsi, const struct endpoint *ep)
 	return (c);
 }
 
+
+/* Free every queued frame. */
 static void
-conn_free(struct conn *c)
+conn_drop_queue(struct conn *c)
 {
 	struct frame	*f;
 
@@ -307,6 +319,14 @@ conn_free(struct conn *c)
 		c->q_head = f->next;
 		free(f);
 	}
+	c->q_tail = NULL;
+	c->q_bytes = 0;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	conn_drop_queue(c);
 	dbuf_free(&c->rx);
 	free(c->identity);
 	free(c->context);
@@ -713,6 +733,7 @@ conn_write(struct conn *c)
 		    (int)(f->len - 2), f->data + LWS_PRE + 2);
 		lws_close_reason(c->wsi, code, f->data + LWS_PRE + 2,
 		    f->len - 2);
+		lws_rx_flow_control(c->wsi, 1);	/* conn_abort stopped it */
 		free(f);
 		return (-1);
 	}

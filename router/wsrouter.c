@@ -41,17 +41,19 @@ static const struct lws_protocol_vhost_options static_mime_json = {
 
 /*
  * lws allocates rx_buffer_size bytes for every WebSocket connection at the
- * upgrade: 4 KiB by default (0 here), about two thirds of an idle
- * connection's memory. A smaller buffer (1 or 2 KiB) halves that, but then
- * lws 4.1.6 often drops the TCP connection without the 1009 close frame
- * when a message over max_message_size arrives (tests/protocol/
- * raw_frames.js): keep the default until that is understood.
+ * upgrade, and reads at most that much per turn. Its default, 4 KiB, was
+ * two thirds of an idle connection's memory; 1 KiB keeps an idle
+ * connection under 3 KB (bench/README.md, idle scenario) and costs a few
+ * more reads for a large message. lws also caps each send at the rx buffer
+ * size unless tx_packet_size says otherwise, which would cut a 64 KiB
+ * message into 64 sends: WS_TX_PACKET lets the kernel take what it can.
  */
-#define WS_RX_BUFFER	0
+#define WS_RX_BUFFER	1024
+#define WS_TX_PACKET	(256 * 1024)
 
 static const struct lws_protocols ws_protocols[] = {
 	{ "wsrouter", conn_callback, sizeof (void *), WS_RX_BUFFER, 0, NULL,
-	    0 },
+	    WS_TX_PACKET },
 	{ "wsrouter-fcgi", fcgi_callback, 0, 65536, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
