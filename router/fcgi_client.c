@@ -87,7 +87,7 @@ struct invocation {
 	uint64_t		 t_submit;
 	uint64_t		 t_first;
 	uint64_t		 t_last_rx;
-	lws_sorted_usec_list_t	 sul;
+	struct timerq_entry	 timer;
 };
 
 static struct pool_state *pool_state(struct pool *);
@@ -96,7 +96,7 @@ static void	 inv_start(struct invocation *);
 static void	 inv_connect_next(struct invocation *);
 static void	 inv_attach(struct invocation *, struct fcgi_conn *);
 static void	 inv_arm(struct invocation *, uint64_t);
-static void	 inv_timer(lws_sorted_usec_list_t *);
+static void	 inv_timer(struct timerq_entry *);
 static void	 inv_fail(struct invocation *, enum err_kind, const char *);
 static void	 inv_finish(struct invocation *, const char *);
 static void	 inv_complete(struct invocation *);
@@ -332,7 +332,14 @@ inv_attach(struct invocation *inv, struct fcgi_conn *fc)
 	inv->req_off = 0;
 	inv_arm(inv, mono_usec() +
 	    (uint64_t)inv->pool->first_byte_timeout_ms * 1000);
-	lws_callback_on_writable(fc->wsi);
+	/*
+	 * An idle connection takes the request at once: asking lws for
+	 * POLLOUT first cost two epoll_ctl calls and a turn of the loop per
+	 * request. On an error the WRITEABLE callback tries again and fails
+	 * the connection the usual way.
+	 */
+	if (inv_write(inv) == -1)
+		lws_callback_on_writable(fc->wsi);
 }
 
 /* Open a connection to the next address that may be up. */
@@ -409,17 +416,14 @@ inv_connect_next(struct invocation *inv)
 static void
 inv_arm(struct invocation *inv, uint64_t deadline)
 {
-	uint64_t	now = mono_usec();
-
-	lws_sul_schedule(router->ctx, 0, &inv->sul, inv_timer,
-	    deadline > now ? (lws_usec_t)(deadline - now) : 1);
+	timerq_arm(&inv->timer, deadline, inv_timer);
 }
 
 static void
-inv_timer(lws_sorted_usec_list_t *sul)
+inv_timer(struct timerq_entry *t)
 {
-	struct invocation	*inv = lws_container_of(sul,
-				    struct invocation, sul);
+	struct invocation	*inv = lws_container_of(t,
+				    struct invocation, timer);
 	struct pool		*p = inv->pool;
 	uint64_t		 now = mono_usec(), deadline;
 
@@ -561,7 +565,7 @@ inv_finish(struct invocation *inv, const char *outcome)
 	struct conn	*c = inv->conn;
 	uint64_t	 now = mono_usec();
 
-	lws_sul_cancel(&inv->sul);
+	timerq_cancel(&inv->timer);
 	if (inv->state == INV_QUEUED)
 		inv_unqueue(inv);
 	inv_detach_fc(inv, !(inv->ended && inv->got_headers));

@@ -493,6 +493,7 @@ main(int argc, char **argv)
 	}
 	log_info("exiting");
 	lws_context_destroy(router->ctx);
+	timerq_clear();
 	if (loop != NULL)
 		ev_loop_destroy(loop);
 	config_unref(router->cfg);

@@ -393,6 +393,18 @@ struct invocation *inv_cnext(struct invocation *);
 void		 pool_state_free(struct pool *);
 void		 pool_stats(const struct pool *, unsigned *, unsigned *);
 
+/* timerq.c */
+struct timerq_entry {
+	uint64_t	 deadline;	/* mono_usec */
+	size_t		 pos;		/* heap index + 1; 0: not armed */
+	void		(*cb)(struct timerq_entry *);
+};
+void		 timerq_arm(struct timerq_entry *, uint64_t,
+		     void (*)(struct timerq_entry *));
+void		 timerq_cancel(struct timerq_entry *);
+int		 timerq_armed(const struct timerq_entry *);
+void		 timerq_clear(void);
+
 /* channel.c */
 int		 channel_join(struct conn *, const char *, size_t);
 int		 channel_leave(struct conn *, const char *, size_t);

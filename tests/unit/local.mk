@@ -2,9 +2,9 @@
 UNIT_LDADD = $(top_builddir)/router/libparse.a $(top_builddir)/lib/libcommon.a
 
 check_PROGRAMS += unit/test_common unit/test_fcgi unit/test_cgi \
-	unit/test_route unit/test_config
+	unit/test_route unit/test_config unit/test_timerq
 TESTS += unit/test_common unit/test_fcgi unit/test_cgi unit/test_route \
-	unit/test_config
+	unit/test_config unit/test_timerq
 
 unit_test_common_SOURCES = unit/test_common.c unit/tap.h
 unit_test_common_LDADD = $(UNIT_LDADD)
@@ -16,6 +16,9 @@ unit_test_route_SOURCES = unit/test_route.c unit/tap.h
 unit_test_route_LDADD = $(UNIT_LDADD)
 unit_test_config_SOURCES = unit/test_config.c unit/tap.h
 unit_test_config_LDADD = $(UNIT_LDADD)
+unit_test_timerq_SOURCES = unit/test_timerq.c unit/tap.h
+unit_test_timerq_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS)
+unit_test_timerq_LDADD = $(UNIT_LDADD) $(LWS_LIBS)
 
 # The chat handler's pure parts (handlers/chat/libchat.a).
 CHAT_UNIT_LDADD = $(top_builddir)/handlers/chat/libchat.a \
