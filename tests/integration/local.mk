@@ -29,6 +29,7 @@ INTEGRATION_TESTS = \
 	integration/php.js \
 	integration/examples.js \
 	integration/router_extras.js \
+	integration/reuseport.js \
 	integration/demo.js \
 	integration/fakellm.py \
 	integration/llm.py \
