@@ -176,3 +176,27 @@ h.stackTest('a busy CONNECT pool closes with 1013', stack, async (s) => {
 	const w = await slow.request({ type: 'whoami' }, 5000);
 	assert.strictEqual(w.identity, 'first');
 });
+
+h.stackTest('messages held behind a slow CONNECT are not busy at max_inflight', Object.assign({}, stack, {
+	globals: { max_inflight: 2 },
+}), async (s) => {
+	/*
+	 * The messages wait at the router while CONNECT runs, and go to the
+	 * handler as soon as its answer is in: the CONNECT invocation may not
+	 * have finished yet then, and must not take one of the two slots.
+	 */
+	for (let i = 0; i < 10; i++) {
+		const c = await s.connect('/ws', 'connect_delay_ms=50');
+		await c.send({ type: 'echo', n: 1 });
+		await c.send({ type: 'echo', n: 2 });
+		const got = [];
+		while (got.length < 2) {
+			const f = await c.json(5000);
+			assert.notStrictEqual(f.type, 'error', `round ${i}: ${JSON.stringify(f)}`);
+			if (f.type === 'echo')
+				got.push(f.n);
+		}
+		assert.deepStrictEqual(got.sort(), [1, 2]);
+		c.close();
+	}
+});
