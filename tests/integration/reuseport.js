@@ -44,12 +44,17 @@ async function secondRouter(s, instance, reuseport) {
 	return b;
 }
 
-h.stackTest('two routers share a port with reuseport; each serves the connections it takes', {
+// The first router, started by stackTest.
+const first = {
 	pools: { echo: {} },
 	globals: { instance: 'rp-a', reuseport: 'on' },
 	config: (s) => s.poolConf('echo') + endpoint,
-}, async (s) => {
+};
+
+h.stackTest('two routers share a port with reuseport; each serves the connections it takes', first,
+    async (s) => {
 	const b = await secondRouter(s, 'rp-b', 'on');
+	let failure = null;
 	try {
 		await b.startRouterOnce();
 		const seen = { 'rp-a': 0, 'rp-b': 0 };
@@ -79,19 +84,18 @@ h.stackTest('two routers share a port with reuseport; each serves the connection
 			assert.strictEqual(instance, 'rp-b', 'the remaining router takes every connection');
 			c.close();
 		}
-	} finally {
-		const problem = await b.stop().catch((e) => e);
-		b.cleanup();
-		if (problem)
-			throw problem;
+	} catch (e) {
+		e.message += `\n--- the second router's log ---\n${b.log()}`;
+		failure = e;
 	}
+	const problem = await b.stop().catch((e) => e);
+	b.cleanup();
+	if (failure || problem)
+		throw failure || problem;
 });
 
-h.stackTest('without reuseport a second router on a taken port exits, saying so', {
-	pools: { echo: {} },
-	globals: { instance: 'rp-a', reuseport: 'on' },
-	config: (s) => s.poolConf('echo') + endpoint,
-}, async (s) => {
+h.stackTest('without reuseport a second router on a taken port exits, saying so', first,
+    async (s) => {
 	const b = await secondRouter(s, 'rp-b', 'off');
 	try {
 		const log = path.join(b.dir, 'second.log');

@@ -148,18 +148,30 @@ test_random(void)
 	is_int(out_of_order, 0, "they fired in deadline order");
 }
 
+/* Forget the entries of the test before (all fired or cancelled). */
+static void
+reset_ents(void)
+{
+	memset(ents, 0, sizeof ents);
+	last_deadline = 0;
+}
+
+static void
+arm(int i, uint64_t want)
+{
+	ents[i].want = want;
+	timerq_arm(&ents[i].t, want, on_fire);
+}
+
 /* The earliest entry cancelled: the timer fires early and waits again. */
 static void
 test_cancel_earliest(void)
 {
 	uint64_t	now = mono_usec();
 
-	memset(ents, 0, sizeof ents);
-	last_deadline = 0;
-	ents[0].want = now + 5000;
-	timerq_arm(&ents[0].t, ents[0].want, on_fire);
-	ents[1].want = now + 80000;
-	timerq_arm(&ents[1].t, ents[1].want, on_fire);
+	reset_ents();
+	arm(0, now + 5000);
+	arm(1, now + 80000);
 	timerq_cancel(&ents[0].t);
 	ents[0].want = 0;
 	service_until_done(now + 80000 + LATE_USEC);
@@ -174,13 +186,10 @@ test_earlier_moves_timer(void)
 {
 	uint64_t	now = mono_usec();
 
-	memset(ents, 0, sizeof ents);
-	last_deadline = 0;
-	ents[0].want = now + 400000;
-	timerq_arm(&ents[0].t, ents[0].want, on_fire);
+	reset_ents();
+	arm(0, now + 400000);
 	/* The lws timer now waits for 400 ms. */
-	ents[1].want = mono_usec() + 10000;
-	timerq_arm(&ents[1].t, ents[1].want, on_fire);
+	arm(1, mono_usec() + 10000);
 	while (ents[1].fired == 0 && mono_usec() < now + 1000000)
 		service_once();
 	ok(ents[1].fired == 1 && ents[0].fired == 0 &&
@@ -196,11 +205,9 @@ test_rearm_from_callback(void)
 {
 	uint64_t	now = mono_usec();
 
-	memset(ents, 0, sizeof ents);
-	last_deadline = 0;
-	ents[0].want = now + 2000;
+	reset_ents();
 	ents[0].rearm = 3;
-	timerq_arm(&ents[0].t, ents[0].want, on_fire);
+	arm(0, now + 2000);
 	service_until_done(now + 4 * LATE_USEC);
 	ok(ents[0].rearm == 0 && ents[0].fired == 1,
 	    "an entry armed again from its callback fired each time");
