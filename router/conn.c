@@ -25,6 +25,14 @@ static struct conn	**conn_table;
 static size_t		  conn_table_size;
 static size_t		  conn_table_count;
 static struct lws	 *conn_cb_wsi;	/* whose conn_callback is running */
+/*
+ * A keepalive ping, with room for lws's header before it. Not empty: lws
+ * 4.1.6 never reports an empty pong to the callback.
+ */
+#define PING_PAYLOAD	"wsrouter"
+static unsigned char	  ping_frame[LWS_PRE + sizeof PING_PAYLOAD] = {
+	[LWS_PRE] = 'w', 's', 'r', 'o', 'u', 't', 'e', 'r'
+};
 
 /* Frames written per WRITEABLE callback at most, for fairness. */
 #define CONN_WRITE_BATCH	16
@@ -280,7 +288,7 @@ conn_new(struct lws *wsi, const struct endpoint *ep)
 	config_ref(c->cfg);
 	c->ep = ep;
 	c->connected_at = c->last_active = wall_usec();
-	c->last_rx_mono = mono_usec();
+	c->last_rx_mono = c->last_heard_mono = mono_usec();
 	lws_get_peer_simple(wsi, c->remote_addr, sizeof c->remote_addr);
 	if (strncmp(c->remote_addr, "::ffff:", 7) == 0)
 		memmove(c->remote_addr, c->remote_addr + 7,
@@ -853,7 +861,7 @@ conn_callback_wsi(struct lws *wsi, enum lws_callback_reasons reason,
 		    lws_frame_is_binary(wsi) && !c->ep->allow_binary)
 			return (conn_abort(c, wsi, ERR_BINARY_REFUSED, 1003,
 			    "binary messages are not accepted"));
-		c->last_rx_mono = mono_usec();
+		c->last_rx_mono = c->last_heard_mono = mono_usec();
 		if (c->rx.len == 0 && remaining == 0 &&
 		    lws_is_final_fragment(wsi)) {
 			/* The common case: a whole message in one piece. */
@@ -868,9 +876,24 @@ conn_callback_wsi(struct lws *wsi, enum lws_callback_reasons reason,
 			dbuf_init(&c->rx, c->ep->max_message_size);
 		}
 		break;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (c != NULL)
+			c->last_heard_mono = mono_usec();
+		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (c == NULL)
 			break;
+		if (c->ping_due) {
+			c->ping_due = 0;
+			c->ping_sent_mono = mono_usec();
+			if (lws_write(wsi, ping_frame + LWS_PRE,
+			    sizeof PING_PAYLOAD - 1, LWS_WRITE_PING) < 0)
+				return (-1);
+			if (lws_partial_buffered(wsi)) {
+				lws_callback_on_writable(wsi);
+				break;
+			}
+		}
 		/* Several queued frames per turn, while the socket takes them. */
 		for (n = 0; n < CONN_WRITE_BATCH; n++) {
 			if (conn_write(c) == -1)

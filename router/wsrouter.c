@@ -33,7 +33,6 @@ static lws_sorted_usec_list_t drain_sul;
 static lws_sorted_usec_list_t signal_sul;
 
 #define SIGNAL_TICK_USEC	(100 * 1000)	/* see signal_tick */
-static lws_retry_bo_t	 ping_policy;
 static struct lws_http_mount static_mount;
 static const struct lws_protocol_vhost_options static_mime_json = {
 	NULL, NULL, ".json", "application/json"
@@ -212,11 +211,6 @@ create_vhosts(struct config *cfg)
 	}
 	if (cfg->reuseport)
 		info.options |= LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
-	if (cfg->ping_interval != 0) {
-		ping_policy.secs_since_valid_ping = cfg->ping_interval;
-		ping_policy.secs_since_valid_hangup = cfg->ping_interval * 2;
-		info.retry_and_idle_policy = &ping_policy;
-	}
 	info.timeout_secs = 10;
 	if (cfg->static_root != NULL) {
 		/* Kept for the process's life: a reload does not move it. */
@@ -283,15 +277,39 @@ sweep(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(router->ctx, 0, &sweep_sul, sweep, 1000 * 1000);
 }
 
+/*
+ * Once a second: the idle timeout, and keepalive pings. The router pings
+ * by itself rather than through lws's "validity" timers: lws 4.1.6 writes
+ * its ping's timestamp into the buffer that holds a client ping's payload
+ * until the pong goes out, so a pong that waited behind a full socket
+ * carried the wrong payload (tests/protocol/hygiene.js). It also spares
+ * a sorted-list insertion per pong.
+ */
 static void
 sweep_conn(struct conn *c, void *arg)
 {
 	uint64_t	now = *(uint64_t *)arg;
 	unsigned	idle = c->cfg->idle_timeout;
+	uint64_t	ping = (uint64_t)c->cfg->ping_interval * 1000000;
 
 	if (idle != 0 && c->state == CONN_OPEN && c->ninflight == 0 &&
-	    now - c->last_rx_mono >= (uint64_t)idle * 1000000)
+	    now - c->last_rx_mono >= (uint64_t)idle * 1000000) {
 		conn_close(c, 1001, "idle timeout");
+		return;
+	}
+	if (c->state == CONN_CONNECTING)
+		c->last_heard_mono = now;	/* not reading it yet */
+	if (ping == 0 || c->state != CONN_OPEN)
+		return;
+	if (now - c->last_heard_mono >= 2 * ping) {
+		log_debug("%s: %s: no pong, hanging up", __func__, c->id);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
+		    LWS_TO_KILL_ASYNC);
+	} else if (now - c->last_heard_mono >= ping &&
+	    now - c->ping_sent_mono >= ping) {
+		c->ping_due = 1;
+		lws_callback_on_writable(c->wsi);
+	}
 }
 
 static void

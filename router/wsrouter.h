@@ -338,6 +338,9 @@ struct conn {
 
 	struct dbuf		 rx;		/* message being assembled */
 	uint64_t		 last_rx_mono;	/* for the idle timeout */
+	uint64_t		 last_heard_mono; /* a frame or a pong: keepalive */
+	uint64_t		 ping_sent_mono;
+	int			 ping_due;	/* WRITEABLE sends a ping */
 
 	struct frame		*q_head;
 	struct frame		*q_tail;

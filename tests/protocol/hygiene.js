@@ -175,6 +175,41 @@ h.stackTest('a client that never answers pings is closed; one that does stays',
 	await survives(s);
 });
 
+h.stackTest('a pong that waits behind a full socket still carries the client\'s ping payload',
+    basic({ ping_interval: '1s', idle_timeout: '0' }), async (s) => {
+	/*
+	 * lws 4.1.6 keeps a pending pong's payload in the buffer its own
+	 * keepalive ping overwrites with a timestamp. Block the router's
+	 * output (a 9 MB flood the client does not read), ping, and let the
+	 * router's keepalive come due before reading again.
+	 */
+	const c = await RawWs.open(s.port);
+	await c.text(JSON.stringify({ type: 'flood', n: 150, size: 60000 }));
+	c.sock.pause();
+	await h.sleep(200);
+	await c.ping('client-ping-1');
+	// The keepalive comes due 1 s after the upgrade; 2 s without a pong
+	// is a hang-up.
+	await h.sleep(1100);
+	c.sock.resume();
+	let pong = null;
+	const end = Date.now() + h.scaled(10000);
+	while (pong === null) {
+		const f = await c.nextUntil(end);
+		assert.ok(f !== null, 'the router closed the connection');
+		if (f.opcode === OP.PING)
+			await c.send({ opcode: OP.PONG, payload: f.payload });
+		else if (f.opcode === OP.PONG)
+			pong = f;
+		else
+			assert.notStrictEqual(f.opcode, OP.CLOSE, `closed with ${f.code}`);
+	}
+	assert.strictEqual(pong.payload.toString('latin1'), 'client-ping-1',
+	    'the pong\'s payload is not the ping\'s');
+	c.destroy();
+	await survives(s);
+});
+
 h.stackTest('idle_timeout closes a silent client with 1001', basic({ idle_timeout: '1s',
     ping_interval: '0' }), async (s) => {
 	const silent = await RawWs.open(s.port);
