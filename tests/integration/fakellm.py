@@ -624,6 +624,9 @@ def _(fake):
                                           "[[fake tokens=3 tps=0]]"))
     a, b = rid_of(r1), rid_of(r2)
     assert b == a + 1, (a, b)
+    # A whole (stream false) answer is stamped just after it is sent.
+    fake.wait_record(a)
+    fake.wait_record(b)
     recs = fake.records()
     assert [r["id"] for r in recs] == [a, b], recs
     assert [r["id"] for r in fake.records(a)] == [b]
