@@ -29,10 +29,10 @@ static struct lws	 *conn_cb_wsi;	/* whose conn_callback is running */
  * A keepalive ping, with room for lws's header before it. Not empty: lws
  * 4.1.6 never reports an empty pong to the callback.
  */
-#define PING_PAYLOAD	"wsrouter"
-static unsigned char	  ping_frame[LWS_PRE + sizeof PING_PAYLOAD] = {
-	[LWS_PRE] = 'w', 's', 'r', 'o', 'u', 't', 'e', 'r'
-};
+static struct {
+	unsigned char	pre[LWS_PRE];
+	char		payload[sizeof "wsrouter"];
+} ping_frame = { { 0 }, "wsrouter" };
 
 /* Frames written per WRITEABLE callback at most, for fairness. */
 #define CONN_WRITE_BATCH	16
@@ -476,6 +476,7 @@ conn_accept(struct conn *c, const char *identity, size_t ilen,
 		conn_set_context(c, context, clen);
 	c->state = CONN_OPEN;
 	c->accepted = 1;
+	c->last_heard_mono = mono_usec();	/* keepalive: reading starts */
 	if (c->wsi != NULL)
 		lws_rx_flow_control(c->wsi, 1);
 	log_debug("%s: %s accepted", __func__, c->id);
@@ -886,8 +887,8 @@ conn_callback_wsi(struct lws *wsi, enum lws_callback_reasons reason,
 		if (c->ping_due) {
 			c->ping_due = 0;
 			c->ping_sent_mono = mono_usec();
-			if (lws_write(wsi, ping_frame + LWS_PRE,
-			    sizeof PING_PAYLOAD - 1, LWS_WRITE_PING) < 0)
+			if (lws_write(wsi, (unsigned char *)ping_frame.payload,
+			    sizeof ping_frame.payload - 1, LWS_WRITE_PING) < 0)
 				return (-1);
 			if (lws_partial_buffered(wsi)) {
 				lws_callback_on_writable(wsi);

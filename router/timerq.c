@@ -3,10 +3,9 @@
  *
  * lws 4.1.6 keeps its timers in one sorted list and inserts by walking it
  * from the head. An invocation's deadline, now plus a fixed timeout, is
- * nearly always the latest of all, so arming it walked the whole list:
- * every invocation in flight and every connection's keepalive timer, once
- * per request (5% of the router's CPU in the echo benchmark at 100
- * connections, and growing with them). Here arming costs O(log n), and
+ * nearly always the latest of all, so arming it walked the whole list,
+ * every invocation in flight, once per request (5% of the router's CPU in
+ * the echo benchmark at 100 connections, and growing with them). Here arming costs O(log n), and
  * the lws timer moves only when a deadline earlier than the one it waits
  * for comes in. When the earliest entry is cancelled the timer is left
  * alone: it fires early, finds nothing due, and waits for the new
@@ -163,8 +162,11 @@ timerq_fire(lws_sorted_usec_list_t *sul)
 void
 timerq_clear(void)
 {
-	while (tq.n > 0)
-		timerq_cancel(tq.heap[0]);
+	size_t	i;
+
+	for (i = 0; i < tq.n; i++)
+		tq.heap[i]->pos = 0;
+	tq.n = 0;
 	tq.armed = 0;
 	free(tq.heap);
 	tq.heap = NULL;

@@ -306,8 +306,6 @@ sweep_conn(struct conn *c, void *arg)
 		conn_close(c, 1001, "idle timeout");
 		return;
 	}
-	if (c->state == CONN_CONNECTING)
-		c->last_heard_mono = now;	/* not reading it yet */
 	if (ping == 0 || c->state != CONN_OPEN)
 		return;
 	if (now - c->last_heard_mono >= 2 * ping) {
